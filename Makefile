@@ -1,0 +1,41 @@
+# Every target that runs code depends on `install`, so a fresh clone needs only `make train` / `make test`.
+SHELL  := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: install train test test-all lint format clean
+
+# Re-installs only when pyproject.toml changes, so repeated `make` calls cost nothing.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 \
+		| { grep -v "^WARNING: Location 'file:" || true; }
+	$(BIN)/python -c "import vidgen, torch, lightning, hydra" # fail here, not mid-run, on a broken install
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: install
+	$(BIN)/vidgen-train $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+clean:
+	rm -rf logs .pytest_cache .ruff_cache

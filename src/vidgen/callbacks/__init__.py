@@ -1,0 +1,1 @@
+"""Lightning callbacks: sample grids, generative metrics, run bookkeeping."""

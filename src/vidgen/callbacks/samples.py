@@ -1,0 +1,69 @@
+"""Saves a grid of samples from fixed noise, so that progress across epochs is visible at a glance."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from torchvision.utils import make_grid, save_image
+
+log = logging.getLogger(__name__)
+
+
+class SampleGridCallback(L.Callback):
+    """Every ``every_n_epochs`` (and after the last epoch) writes ``<dirpath>/epoch_NNN.png``.
+
+    The noise is drawn from its own ``torch.Generator`` seeded with ``seed``: the same latent codes every
+    epoch, and the run's random stream is left untouched. The grid is also sent to every logger that
+    takes images (W&B as ``samples``, TensorBoard as ``samples``); CSV keeps only the file.
+
+    Args:
+        dirpath: folder of the PNG files (``<run>/samples`` by default config).
+        num_samples: images in the grid.
+        nrow: images per grid row.
+        every_n_epochs: how often to write a grid.
+        seed: seed of the fixed noise.
+        value_range: pixel range of the model's output, mapped to [0, 1] for display.
+    """
+
+    def __init__(
+        self,
+        dirpath: str,
+        num_samples: int = 64,
+        nrow: int = 8,
+        every_n_epochs: int = 1,
+        seed: int = 1234,
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ):
+        super().__init__()
+        self.dirpath = Path(dirpath)
+        self.num_samples = num_samples
+        self.nrow = nrow
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+        self.value_range = tuple(value_range)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch
+        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
+        if (epoch + 1) % self.every_n_epochs == 0 or last or trainer.should_stop:
+            self.write_grid(trainer, pl_module, name=f"epoch_{epoch:03d}")
+
+    @rank_zero_only
+    def write_grid(self, trainer: L.Trainer, pl_module: L.LightningModule, name: str) -> Path:
+        samples = pl_module.sample(self.num_samples, generator=torch.Generator().manual_seed(self.seed))
+        grid = make_grid(samples.float().cpu(), nrow=self.nrow, normalize=True, value_range=self.value_range)
+        path = self.dirpath / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="samples", images=[grid], step=trainer.global_step, caption=[name])
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples", grid, global_step=trainer.global_step)
+        log.info(f"samples: {path}")
+        return path

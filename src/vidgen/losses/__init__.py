@@ -1,0 +1,1 @@
+"""Small loss classes chosen by the ``loss`` config group."""

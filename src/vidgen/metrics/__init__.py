@@ -1,0 +1,1 @@
+"""Evaluation built on torchmetrics, and the feature extractors it needs."""

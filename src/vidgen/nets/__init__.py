@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` architectures, one module per paper. Imports nothing else from vidgen."""

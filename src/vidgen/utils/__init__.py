@@ -1,0 +1,1 @@
+"""Helpers with no better home: config checking, object building, atomic files."""
