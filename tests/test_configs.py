@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from conftest import CONF, compose_train
 from vidgen.utils.config import check_compatibility, check_config
+
+from conftest import CONF, compose_train
 
 GROUP_FILES = sorted(p.relative_to(CONF) for p in CONF.glob("*/**/*.yaml"))
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import torch
 
-from conftest import TINY, compose_train
 from vidgen.train import train
+
+from conftest import TINY, compose_train
 from wandb_records import history_rows, run_config
 
 
