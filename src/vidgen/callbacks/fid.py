@@ -22,6 +22,8 @@ class FIDCallback(L.Callback):
         seed: seed of the fakes' noise.
     """
 
+    data_kind = "image"
+
     def __init__(self, feature_extractor: str = "digits", every_n_epochs: int = 1, seed: int = 4321):
         super().__init__()
         self.feature_extractor = feature_extractor

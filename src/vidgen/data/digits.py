@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor, str]:
-    """All 1,797 digits as ``(N, 1, 8, 8)`` float in [0, 1], labels ``(N,)``, and a checksum of the raw data."""
+    """All 1,797 digits as ``(N, 1, 8, 8)`` floats in [0, 1], labels ``(N,)``, and a checksum of both."""
     from sklearn.datasets import load_digits  # imported here: scikit-learn costs ~1 s at start-up
 
     bunch = load_digits()

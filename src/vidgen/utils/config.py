@@ -217,27 +217,40 @@ def _options_with(group: str, attr: str, wanted: str) -> list[str]:
 
 
 def check_compatibility(cfg: DictConfig) -> None:
-    """Stops a model x data x loss combination that cannot train, naming both sides and the fix.
+    """Stops a model x data x loss x callbacks combination that cannot train, naming both sides and the fix.
 
-    Families declare ``family`` and ``data_kind`` class attributes, losses ``family`` and datamodules
-    ``data_kind``; size constraints are checked by each net's constructor.
+    Class attributes carry the declarations: a family has ``family``, ``loss_family`` (the ``family`` of
+    the losses it trains with) and ``data_kind`` (``image`` or ``video``); a loss has ``family``; a
+    datamodule and a data-specific callback have ``data_kind``. Size constraints (e.g. a power-of-two
+    image size) are checked by each net's constructor.
     """
     model_cls = import_target(cfg.model._target_, "model")
     family = getattr(model_cls, "family", None)
+    loss_family = getattr(model_cls, "loss_family", family)
     if cfg.get("loss") is not None and "_target_" in cfg.loss:
-        loss_family = getattr(import_target(cfg.loss._target_, "loss"), "family", None)
-        if family and loss_family and loss_family != family:
-            options = "|".join(_options_with("loss", "family", family)) or "?"
+        have_loss = getattr(import_target(cfg.loss._target_, "loss"), "family", None)
+        if loss_family and have_loss and have_loss != loss_family:
+            options = "|".join(_options_with("loss", "family", loss_family)) or "?"
             raise ConfigError(
-                f"{_named('loss', cfg.loss)} is a {loss_family} loss and cannot train "
-                f"{_named('model', cfg.model)} (a {family} model). Fix: choose a {family} loss: "
+                f"{_named('loss', cfg.loss)} is a {have_loss} loss and cannot train "
+                f"{_named('model', cfg.model)} (a {family} model). Fix: choose a {loss_family} loss: "
                 f"loss={options}."
             )
-    wanted = getattr(model_cls, "data_kind", None)
     have = getattr(import_target(cfg.data._target_, "data"), "data_kind", None)
+    wanted = getattr(model_cls, "data_kind", None)
     if wanted and have and wanted != have:
         options = "|".join(_options_with("data", "data_kind", wanted)) or "?"
         raise ConfigError(
-            f"{_named('model', cfg.model)} generates {wanted}s but {_named('data', cfg.data)} "
+            f"{_named('model', cfg.model)} models {wanted}s but {_named('data', cfg.data)} "
             f"provides {have}s. Fix: pick {wanted} data, data={options}, or a model for {have}s."
         )
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        needs = getattr(import_target(node._target_, f"callbacks.{name}"), "data_kind", None)
+        if needs and have and needs != have:
+            raise ConfigError(
+                f"callbacks.{name} ({node._target_}) works on {needs}s but {_named('data', cfg.data)} "
+                f"provides {have}s. Fix: choose callbacks for {have}s (e.g. callbacks={have}) or remove it "
+                f"with ~callbacks.{name}."
+            )
