@@ -30,6 +30,8 @@ class SampleGridCallback(L.Callback):
         value_range: pixel range of the model's output, mapped to [0, 1] for display.
     """
 
+    data_kind = "image"
+
     def __init__(
         self,
         dirpath: str,

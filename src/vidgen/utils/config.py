@@ -251,6 +251,6 @@ def check_compatibility(cfg: DictConfig) -> None:
         if needs and have and needs != have:
             raise ConfigError(
                 f"callbacks.{name} ({node._target_}) works on {needs}s but {_named('data', cfg.data)} "
-                f"provides {have}s. Fix: choose callbacks for {have}s (e.g. callbacks={have}) or remove it "
-                f"with ~callbacks.{name}."
+                f"provides {have}s. Fix: callbacks={getattr(model_cls, 'default_callbacks', 'default')} "
+                f"(made for {_named('model', cfg.model)}), or remove it with ~callbacks.{name}."
             )
