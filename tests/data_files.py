@@ -1,0 +1,80 @@
+"""Writers of small dataset files in the real on-disk formats, for the offline data tests."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def idx_images(images: np.ndarray, magic: int = 2051) -> bytes:
+    """The idx3-ubyte format: big-endian magic, count, rows, cols, then uint8 pixels."""
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", magic, n, rows, cols) + images.astype(np.uint8).tobytes()
+
+
+def idx_labels(labels: np.ndarray, magic: int = 2049) -> bytes:
+    return struct.pack(">II", magic, len(labels)) + labels.astype(np.uint8).tobytes()
+
+
+def mnist_arrays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 28x28 images, each a bright square whose position encodes its label."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, y in enumerate(labels):
+        images[i, 4 + y : 12 + y, 6:20] = 255
+    return images, labels
+
+
+def write_mnist(root: Path, n_train: int = 60, n_test: int = 20, gz: bool = True, raw: bool = False) -> Path:
+    """``root/MNIST/raw/`` with the four idx files (gzipped as distributed, and/or uncompressed)."""
+    folder = root / "MNIST" / "raw"
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = mnist_arrays(n, seed)
+        for kind, data in (("images-idx3", idx_images(images)), ("labels-idx1", idx_labels(labels))):
+            name = f"{prefix}-{kind}-ubyte"
+            if gz:
+                (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+            if raw:
+                (folder / name).write_bytes(data)
+    return folder
+
+
+def write_cifar10(root: Path, n_per_batch: int = 12) -> Path:
+    """``root/cifar-10-batches-py/`` with five data batches, the test batch and batches.meta (pickles)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {
+            "batch_label": name.encode(),
+            "labels": rng.integers(0, 10, n_per_batch).tolist(),
+            "data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+            "filenames": [f"{i}.png".encode() for i in range(n_per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(entry))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(
+        pickle.dumps({"label_names": names, "num_cases_per_batch": n_per_batch})
+    )
+    return folder
+
+
+def write_moving_mnist(root: Path, n: int = 40) -> Path:
+    """``root/MovingMNIST/mnist_test_seq.npy``: uint8 (20, n, 64, 64), the published layout."""
+    folder = root / "MovingMNIST"
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = np.random.default_rng(0).integers(0, 256, (20, n, 64, 64), dtype=np.uint8)
+    path = folder / "mnist_test_seq.npy"
+    np.save(path, frames)
+    return path
