@@ -1,0 +1,103 @@
+"""The datamodules on the real offline copies in ``<repo>/../shared/data`` (or ``$VIDGEN_SHARED_DATA``).
+
+Skipped, with the reason, when that folder or a dataset in it is absent. CIFAR-10's pickle batches and
+Moving MNIST's npy file are not in it: those are tested on fabricated files in test_data_offline.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidgen.data.image_folder import ImageFolderDataModule
+from vidgen.data.mnist import MNISTDataModule
+from vidgen.data.moving_mnist import MovingMNISTDataModule
+
+from conftest import REPO
+
+SHARED = Path(os.environ.get("VIDGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+HAS_MNIST = (SHARED / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+HAS_CIFAR_JPG = (SHARED / "cifar10-jpg" / "train").is_dir()
+needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason=f"no MNIST copy in {SHARED}/MNIST/raw")
+
+
+@pytest.fixture(scope="module")
+def mnist() -> MNISTDataModule:
+    dm = MNISTDataModule(str(SHARED), download=False, num_workers=0)
+    dm.setup()
+    return dm
+
+
+@needs_mnist
+def test_mnist_counts_labels_and_first_sample(mnist: MNISTDataModule) -> None:
+    sizes = {k: len(v) for k, v in mnist.splits.items()}
+    assert sizes == {"train": 54_000, "val": 6_000, "test": 10_000}
+    assert sizes["train"] + sizes["val"] == 60_000
+    first_train = torch.cat([mnist.splits["train"].labels, mnist.splits["val"].labels])
+    assert torch.bincount(first_train).tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
+    assert torch.bincount(mnist.splits["test"].labels).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
+    # The first image of the official training file is a 5 (index 0 is in train with split_seed=0).
+    x, y = mnist.splits["train"][0]
+    assert int(y) == 5 and x.shape == (1, 32, 32) and x.min() == -1.0 and 0.9 < x.max() <= 1.0
+
+
+@needs_mnist
+def test_mnist_value_range_0_1_at_28(tmp_path: Path) -> None:
+    dm = MNISTDataModule(str(SHARED), image_size=28, value_range=[0.0, 1.0], download=False)
+    dm.setup()
+    from torchvision.datasets import MNIST
+
+    raw = MNIST(str(SHARED), train=False, download=False)
+    x, y = dm.splits["test"][0]
+    assert torch.allclose(x[0], raw.data[0].float() / 255, atol=1e-6) and int(y) == int(raw.targets[0])
+
+
+@needs_mnist
+def test_moving_mnist_generated_from_real_digits() -> None:
+    dm = MovingMNISTDataModule(str(SHARED), source="generate", num_train=8, num_val=4, num_test=4,
+                               download=False, num_workers=0)  # fmt: skip
+    dm.setup()
+    x, y = dm.splits["train"][0]
+    assert x.shape == (20, 1, 64, 64) and 0 <= int(y) <= 9
+    # Two 28x28 digits: each frame holds about as much ink as two MNIST digits (max-combined).
+    ink = ((x + 1) / 2).sum(dim=(1, 2, 3))
+    assert ink.min() > 50 and ink.max() < 2 * 28 * 28
+    again = MovingMNISTDataModule(str(SHARED), num_train=8, num_val=4, num_test=4, download=False)
+    again.setup()
+    assert torch.equal(again.splits["train"][0][0], x)
+
+
+@pytest.mark.skipif(not HAS_CIFAR_JPG, reason=f"no CIFAR-10 JPEG copy in {SHARED}/cifar10-jpg")
+def test_image_folder_on_cifar10_jpegs() -> None:
+    dm = ImageFolderDataModule(root=str(SHARED / "cifar10-jpg"), image_size=32, num_workers=0, batch_size=16)
+    dm.setup()
+    sizes = {k: len(v) for k, v in dm.splits.items()}
+    assert sizes["train"] + sizes["val"] == 50_000 and sizes["test"] == 10_000 and sizes["val"] == 5_000
+    assert dm.num_classes == 10 and dm.classes[0] == "airplane" and dm.classes[-1] == "truck"
+    x, y = next(iter(dm.test_dataloader()))
+    assert x.shape == (16, 3, 32, 32) and x.min() >= -1 and x.max() <= 1 and (y == 0).all()
