@@ -23,3 +23,7 @@ class DataError(VidgenError):
 
 class CheckpointError(VidgenError):
     """A checkpoint that is missing, unreadable or from a different model."""
+
+
+class TrainingDiverged(VidgenError):
+    """A training loss became NaN or infinite; the message names the last good checkpoint."""

@@ -25,7 +25,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model = run.build("model")
         callbacks = run.build_collection("callbacks")
         loggers = run.build_collection("logger")
-        trainer = run.build("trainer", callbacks=[*callbacks, run.config_callback()], logger=loggers)
+        trainer = run.build_trainer(callbacks, loggers)
         run.log_config(loggers)
         log.info(f"Training {cfg.model._target_} on {cfg.data._target_}; outputs in {run.output_dir}")
         trainer.fit(model, datamodule=datamodule, ckpt_path=run.checkpoint_path())

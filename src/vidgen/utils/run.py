@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
-from vidgen.errors import CheckpointError, ConfigError
+from vidgen.callbacks.guards import FiniteLossCheck
+from vidgen.errors import ConfigError
+from vidgen.utils.checkpoint import AtomicCheckpointIO, RunStateCheckpoint, resolve_checkpoint
 from vidgen.utils.config import build, check_compatibility, check_config
 from vidgen.utils.files import atomic_write_json
 
@@ -35,14 +36,10 @@ def job_errors_to_log() -> Iterator[None]:
         raise
 
 
-class ConfigInCheckpoint(L.Callback):
-    """Stores the resolved run config in every checkpoint, so eval/sample can rebuild the model from it."""
+def _hydra_config() -> DictConfig | None:
+    from hydra.core.hydra_config import HydraConfig
 
-    def __init__(self, config: dict):
-        self.config = config
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint["vidgen_config"] = self.config
+    return HydraConfig.get() if HydraConfig.initialized() else None
 
 
 class RunContext:
@@ -53,9 +50,11 @@ class RunContext:
         self.output_dir = Path(cfg.paths.output_dir)
 
     def __enter__(self) -> RunContext:
+        self._name_wandb_run()
         self.resolved = check_config(self.cfg)
         check_compatibility(self.cfg)
         self._check_writable(self.output_dir)
+        self._prepare_ddp_relaunch()
         L.seed_everything(self.cfg.seed, workers=True, verbose=False)
         return self
 
@@ -64,6 +63,40 @@ class RunContext:
         wandb = sys.modules.get("wandb")
         if wandb is not None and wandb.run is not None:
             wandb.finish(exit_code=1 if exc[0] else 0)
+
+    def _multirun(self) -> bool:
+        hydra = _hydra_config()
+        return hydra is not None and str(hydra.mode) == "RunMode.MULTIRUN"
+
+    def _name_wandb_run(self) -> None:
+        """In a multirun: W&B group = the sweep, run name and tags = the job's overrides."""
+        wandb = (self.cfg.get("logger") or {}).get("wandb")
+        if wandb is None or not self._multirun():
+            return
+        hydra = _hydra_config()
+        overrides = list(hydra.overrides.task)
+        with open_dict(self.cfg):
+            wandb.group = f"{self.cfg.task_name}-{Path(hydra.sweep.dir).name}"
+            wandb.name = f"{hydra.job.num}: {hydra.job.override_dirname}"[:128]
+            wandb.tags = [*(wandb.tags or []), *[o[:64] for o in overrides]]
+
+    def _prepare_ddp_relaunch(self) -> None:
+        """Lightning's ``ddp`` re-runs this script for ranks > 0 with ``sys.argv`` + ``hydra.run.dir``.
+
+        In a multirun that command would start the whole sweep again in every rank (hydra#2070,
+        Lightning#11300): rewrite ``sys.argv`` to this job's own overrides in RUN mode, and point
+        ``hydra.run.dir`` (which Lightning passes on) at this job's folder, so ranks share it.
+        """
+        strategy = self.cfg.trainer.get("strategy")
+        hydra = _hydra_config()
+        if hydra is None or not isinstance(strategy, str) or not strategy.startswith("ddp"):
+            return
+        if any(word in strategy for word in ("spawn", "fork", "notebook")):
+            return  # these start processes without re-running the script
+        with read_write(hydra), open_dict(hydra):
+            hydra.run.dir = str(self.output_dir.resolve())
+        if self._multirun():
+            sys.argv = [sys.argv[0], *hydra.overrides.task, "hydra.mode=RUN"]
 
     @staticmethod
     def _check_writable(folder: Path) -> None:
@@ -88,37 +121,19 @@ class RunContext:
             return []
         return [build(entry, f"{group}.{name}") for name, entry in node.items() if "_target_" in entry]
 
-    def config_callback(self) -> L.Callback:
-        return ConfigInCheckpoint(self.resolved)
+    def build_trainer(self, callbacks: list, loggers: list) -> L.Trainer:
+        """The trainer, plus what every run needs: config/RNG in checkpoints, atomic writes, NaN guard."""
+        run_callbacks = [RunStateCheckpoint(self.resolved), FiniteLossCheck()]
+        return self.build("trainer", callbacks=[*callbacks, *run_callbacks], logger=loggers,
+                          plugins=[AtomicCheckpointIO()])  # fmt: skip
 
     def log_config(self, loggers: list) -> None:
         for logger in loggers:
             logger.log_hyperparams(self.resolved)
 
     def checkpoint_path(self) -> str | None:
-        """``ckpt_path`` checked to be a readable Lightning checkpoint, or None to start fresh."""
-        ckpt = self.cfg.get("ckpt_path")
-        if not ckpt:
-            return None
-        path = Path(ckpt)
-        if not path.is_file():
-            raise CheckpointError(
-                f"ckpt_path={ckpt} does not exist. Fix: pass the path of a checkpoint file, e.g. "
-                "ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt."
-            )
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise CheckpointError(
-                f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
-                "Fix: the file may be truncated or not a Lightning .ckpt; pass another one, e.g. last.ckpt."
-            ) from e
-        if "state_dict" not in checkpoint or "loops" not in checkpoint:
-            raise CheckpointError(
-                f"ckpt_path={ckpt} is not a Lightning training checkpoint (no state_dict/loops). "
-                "Fix: pass a .ckpt written by vidgen-train."
-            )
-        return str(path)
+        """``ckpt_path`` checked to be a readable checkpoint of this model, or None to start fresh."""
+        return resolve_checkpoint(self.cfg.get("ckpt_path"), self.output_dir, self.resolved)
 
     def write_metrics(self, trainer: L.Trainer) -> dict[str, float]:
         values = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
