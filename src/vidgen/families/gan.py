@@ -2,34 +2,61 @@
 
 Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (arXiv:1406.2661), Algorithm 1:
 alternate ``n_critic`` discriminator updates with one generator update. The architectures (``nn.Module``)
-and the loss (``vidgen.losses.gan``) are chosen by config; this module only holds the training loop.
+and the loss (``vidgen.losses.gan``) are chosen by config; this module holds the training loop and the
+options that apply to any pair of nets:
+
+- ``spectral_norm``: every conv/linear/embedding weight of D divided by its largest singular value
+  (Miyato et al., "Spectral Normalization for GANs", ICLR 2018), with torch's parametrization.
+- ``num_classes``: a class-conditional GAN; G and D are called with the labels ``y`` (the nets choose
+  how they use them: concatenation, conditional batch norm, projection) and ``sample`` cycles the classes.
+- ``ema_decay``: an exponential moving average of G's weights (Yazici et al., "The Unusual
+  Effectiveness of Averaging in GAN Training", ICLR 2019), used by ``sample`` (so by the sample grids and
+  FID) and saved in checkpoints as ``generator_ema``.
+
 Two optimizers need Lightning's manual optimization.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import lightning as L
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from vidgen.errors import ConfigError
 from vidgen.losses.gan import GANLoss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Puts spectral normalization (one power iteration per forward, as in the paper) on every weight
+    of ``module``'s conv, linear and embedding layers."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)):
+            add_spectral_norm(layer)
+    return module
+
+
 class GANModule(L.LightningModule):
-    """Trains ``generator`` (z -> image) against ``discriminator`` (image -> logit) with ``loss``.
+    """Trains ``generator`` (z [, y] -> image) against ``discriminator`` (image [, y] -> logit) with ``loss``.
 
     Batches are ``(images, labels)`` with images ``(B, C, H, W)`` in [-1, 1].
 
     Args:
         generator: module with attribute ``latent_dim``, mapping ``(B, latent_dim)`` to images.
         discriminator: module mapping images to logits ``(B,)``.
-        loss: a ``GANLoss`` (``loss=`` config group).
+        loss: a ``GANLoss`` (``loss=`` config group); its ``penalty`` is added to D's loss.
         optimizer_g, optimizer_d: optimizer factories (``_partial_: true`` configs).
-        n_critic: discriminator updates per generator update (1 in Goodfellow 2014 and DCGAN).
+        n_critic: discriminator updates per generator update (1 in Goodfellow 2014 and DCGAN, 5 in WGAN-GP).
+        spectral_norm: apply spectral normalization to D's weights.
+        num_classes: null for an unconditional GAN; the number of classes of a conditional one. Both
+            nets must be built with the same ``num_classes``.
+        ema_decay: null, or the decay of the generator's weight average used for sampling (e.g. 0.999).
     """
 
     family = "gan"
@@ -43,60 +70,112 @@ class GANModule(L.LightningModule):
         optimizer_g: OptimizerFactory,
         optimizer_d: OptimizerFactory,
         n_critic: int = 1,
+        spectral_norm: bool = False,
+        num_classes: int | None = None,
+        ema_decay: float | None = None,
     ):
         super().__init__()
         if n_critic < 1:
             raise ValueError(f"model.n_critic must be >= 1, got {n_critic}.")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"model.ema_decay must be null or in (0, 1), e.g. 0.999, got {ema_decay}.")
+        for role, net in (("generator", generator), ("discriminator", discriminator)):
+            if getattr(net, "num_classes", None) != num_classes:
+                raise ValueError(
+                    f"model.num_classes={num_classes} but model.{role} ({type(net).__name__}) has "
+                    f"num_classes={getattr(net, 'num_classes', None)}. Fix: build both nets with "
+                    "num_classes: ${model.num_classes} (class-conditional nets: mlp_gan, resnet_gan)."
+                )
         self.automatic_optimization = False
         self.generator = generator
-        self.discriminator = discriminator
+        self.discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
         self.loss = loss
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
         self.n_critic = n_critic
+        self.num_classes = num_classes
+        self.generator_ema = None
+        if ema_decay is not None:
+            self.generator_ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+            self.generator_ema.requires_grad_(False)
 
     @property
     def latent_dim(self) -> int:
         return self.generator.latent_dim
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        have = getattr(datamodule, "num_classes", None)
+        if self.num_classes is not None and have is not None and have > self.num_classes:
+            raise ConfigError(
+                f"model.num_classes={self.num_classes} but the data has {have} classes. "
+                f"Fix: model.num_classes={have}."
+            )
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None, net: nn.Module | None = None) -> torch.Tensor:
+        net = self.generator if net is None else net
+        return net(z) if self.num_classes is None else net(z, y)
+
+    def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(x) if self.num_classes is None else self.discriminator(x, y)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generate(z, y)
+
+    def sample_labels(self, num: int) -> torch.Tensor | None:
+        """Classes 0, 1, ..., K-1, 0, 1, ... for a conditional GAN (balanced for FID); None otherwise."""
+        if self.num_classes is None:
+            return None
+        return torch.arange(num, device=self.device) % self.num_classes
 
     @torch.no_grad()
     def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``num`` images from the generator in eval mode; ``generator`` fixes the noise."""
+        """``num`` images from the generator (its EMA when enabled) in eval mode; ``generator`` fixes z."""
         z = torch.randn(num, self.latent_dim, generator=generator).to(self.device)
-        was_training = self.generator.training
-        self.generator.eval()
+        net = self.generator if self.generator_ema is None else self.generator_ema.module
+        was_training = net.training
+        net.eval()
         try:
-            return self.generator(z)
+            return self.generate(z, self.sample_labels(num), net)
         finally:
-            self.generator.train(was_training)
+            net.train(was_training)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real = batch[0]
+        real, y = batch[0], batch[1]
         opt_g, opt_d = self.optimizers()
-        fake = self.generator(torch.randn(real.shape[0], self.latent_dim, device=self.device))
+        fake = self.generate(torch.randn(real.shape[0], self.latent_dim, device=self.device), y)
 
-        d_loss = self.loss.discriminator_loss(self.discriminator(real), self.discriminator(fake.detach()))
+        d_loss = self.loss.discriminator_loss(self.discriminate(real, y), self.discriminate(fake.detach(), y))
+        penalty = self.loss.penalty(partial(self.discriminate, y=y), real, fake)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
+        self.manual_backward(d_loss + penalty)
         opt_d.step()
         self.log("train/d_loss", d_loss, prog_bar=True, on_epoch=True)
+        if penalty.requires_grad:
+            self.log("train/d_penalty", penalty, on_epoch=True)
 
         # Every batch trains D; every n_critic-th also trains G, so each critic step sees fresh real data.
         if (batch_idx + 1) % self.n_critic == 0:
-            g_loss = self.loss.generator_loss(self.discriminator(fake))
+            g_loss = self.loss.generator_loss(self.discriminate(fake, y))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
             self.log("train/g_loss", g_loss, prog_bar=True, on_epoch=True)
+            if self.generator_ema is not None:
+                self.update_ema()
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Averages G's parameters; copies its buffers (batch-norm statistics) as they are."""
+        self.generator_ema.update_parameters(self.generator)
+        for averaged, live in zip(self.generator_ema.module.buffers(), self.generator.buffers(), strict=True):
+            averaged.copy_(live)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real = batch[0]
+        real, y = batch[0], batch[1]
         z = torch.randn(real.shape[0], self.latent_dim, device=self.device)
-        fake_logits = self.discriminator(self.generator(z))
-        d_loss = self.loss.discriminator_loss(self.discriminator(real), fake_logits)
+        fake_logits = self.discriminate(self.generate(z, y), y)
+        d_loss = self.loss.discriminator_loss(self.discriminate(real, y), fake_logits)
         self.log_dict({"val/d_loss": d_loss, "val/g_loss": self.loss.generator_loss(fake_logits)})
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:

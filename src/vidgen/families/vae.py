@@ -1,0 +1,104 @@
+"""The VAE family: a Gaussian-latent auto-encoder trained by maximising the (beta-)ELBO.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014 (arXiv:1312.6114): the encoder gives
+``q(z|x) = N(mu, diag(exp(logvar)))``, one ``z = mu + sigma * eps`` per image (the reparameterisation
+trick, Eq. 10 with L = 1) is decoded, and the loss (``vidgen.losses.elbo``) scores the decoder's output
+under the chosen likelihood. Images are mapped from the data's ``value_range`` to [0, 1] here (the
+Bernoulli likelihood needs it), and ``sample`` maps the decoder's mean back, so any image datamodule and
+the sample-grid and FID callbacks work unchanged.
+
+Logged, in nats per image: ``recon_nats`` (``-E_q[log p(x|z)]``), ``kl_nats`` (``KL(q(z|x) || p(z))``) and
+``elbo_nats`` (their negated sum, the ELBO itself; higher is better), for ``train/`` and ``val/``, and the
+trained objective ``train/loss`` (``recon + beta KL``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import lightning as L
+import torch
+from torch import nn
+
+from vidgen.losses.elbo import ELBOLoss
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class VAEModule(L.LightningModule):
+    """Trains ``net`` (``encode`` -> ``(mu, logvar)``, ``decode`` -> outputs) with ``loss``.
+
+    Args:
+        net: module with ``latent_dim``, ``encode(x)`` and ``decode(z)`` (``vidgen.nets.vae_*``).
+        loss: an ``ELBOLoss`` (``loss=elbo``).
+        optimizer: optimizer factory (``_partial_: true``).
+        value_range: pixel range of the data (``${data.value_range}``).
+    """
+
+    family = "vae"
+    data_kind = "image"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: ELBOLoss,
+        optimizer: OptimizerFactory,
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ):
+        super().__init__()
+        if len(value_range) != 2 or not value_range[0] < value_range[1]:
+            raise ValueError(f"model.value_range must be [low, high] with low < high, got {value_range}.")
+        self.net = net
+        self.loss = loss
+        self.optimizer = optimizer
+        self.value_range = tuple(value_range)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.net.latent_dim
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.value_range
+        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+    def from_unit(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.value_range
+        return x * (hi - lo) + lo
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Encodes ``x`` (in ``value_range``), decodes one reparameterised z; returns the loss terms."""
+        target = self.to_unit(x)
+        mu, logvar = self.net.encode(target)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.loss(self.net.decode(z), target, mu, logvar)
+
+    @torch.no_grad()
+    def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means of ``z ~ N(0, I)``, in the data's ``value_range``; ``generator`` fixes z."""
+        z = torch.randn(num, self.latent_dim, generator=generator).to(self.device)
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return self.from_unit(self.loss.mean(self.net.decode(z)))
+        finally:
+            self.net.train(was_training)
+
+    def _log_terms(self, split: str, terms: dict[str, torch.Tensor]) -> None:
+        # Epoch means under their plain names (train/recon_nats, ...); train/loss also per step.
+        self.log_dict(
+            {f"{split}/{k}": v for k, v in terms.items() if k != "loss"}, on_step=False, on_epoch=True
+        )
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        terms = self(batch[0])
+        self.log("train/loss", terms["loss"], prog_bar=True, on_epoch=True)
+        self._log_terms("train", terms)
+        return terms["loss"]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        terms = self(batch[0])
+        self.log("val/loss", terms["loss"])
+        self._log_terms("val", terms)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer(self.net.parameters())
