@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,10 @@ from vidgen.utils.config import build, check_compatibility, check_config
 from vidgen.utils.files import atomic_write_json
 
 log = logging.getLogger(__name__)
+
+# Set by Lightning's DDP launcher in the launching process; they tell a later Trainer that its ranks
+# already exist, so they must not outlive the job that set them.
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
 @contextlib.contextmanager
@@ -55,6 +60,7 @@ class RunContext:
         check_compatibility(self.cfg)
         self._check_writable(self.output_dir)
         self._prepare_ddp_relaunch()
+        self._env_before = {k: os.environ.get(k) for k in _DDP_ENV}
         L.seed_everything(self.cfg.seed, workers=True, verbose=False)
         return self
 
@@ -63,6 +69,21 @@ class RunContext:
         wandb = sys.modules.get("wandb")
         if wandb is not None and wandb.run is not None:
             wandb.finish(exit_code=1 if exc[0] else 0)
+        self._end_ddp()
+
+    def _end_ddp(self) -> None:
+        """Leaves the process as DDP found it, so the next job of a multirun starts its own ranks."""
+        if self._env_before.get("LOCAL_RANK") is not None:
+            return  # ranks were made outside (torchrun, SLURM): not ours to undo
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        for key, value in self._env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def _multirun(self) -> bool:
         hydra = _hydra_config()
