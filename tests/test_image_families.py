@@ -1,0 +1,131 @@
+"""Every image model x loss of the GAN and VAE families through the real entrypoint on the digits."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from vidgen.errors import ConfigError
+from vidgen.train import train
+
+from conftest import compose_train
+
+# The real code path at a size that runs in a few seconds per combination on 2 shared cores. FID (whose
+# feature classifier is trained once per session) only where a test says so.
+RUN = [
+    "data.batch_size=16",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.sample_grid.num_samples=16",
+    "logger=csv",
+]
+TINY_MODEL = {
+    "dcgan": ["model.generator.base_width=8", "model.discriminator.base_width=8"],
+    "mlp_gan": ["model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32]"],
+    "cgan": ["model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32]"],
+    # n_critic=2: G is also updated within the 2 batches.
+    "resnet_gan": ["model.generator.base_width=8", "model.discriminator.base_width=8", "model.n_critic=2"],
+    "vae_mlp": ["model.net.hidden_dim=32"],
+    "vae_conv": ["model.net.base_width=8", "model.net.hidden_dim=32"],
+}
+GAN_MODELS = ["mlp_gan", "dcgan", "resnet_gan", "cgan"]
+GAN_LOSSES = ["gan_minimax", "gan_ns", "gan_hinge", "wgan_gp", "lsgan"]
+VAE_MODELS = ["vae_mlp", "vae_conv"]
+
+
+NO_FID = ["~callbacks.fid", "callbacks.model_checkpoint.monitor=null"]
+
+
+def _run(
+    tmp_path: Path, data_dir: Path, overrides: list[str], fid: bool = False
+) -> tuple[dict, torch.nn.Module]:
+    """Trains; checks metrics.json is finite; returns the metrics and the model rebuilt from last.ckpt."""
+    cfg = compose_train([*RUN, *([] if fid else NO_FID), *overrides], tmp_path, data_dir)
+    metrics = train(cfg)
+    not_finite = [k for k, v in metrics.items() if v is None or not math.isfinite(v)]
+    assert not not_finite, f"non-finite metrics: {not_finite}"
+    assert (tmp_path / "samples" / "epoch_000.png").is_file()
+    model = instantiate(cfg.model)
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    model.load_state_dict(state)
+    images = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (5, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+    lo, hi = cfg.data.value_range
+    assert torch.isfinite(images).all() and images.min() >= lo - 1e-6 and images.max() <= hi + 1e-6
+    return metrics, model
+
+
+@pytest.mark.parametrize("loss", GAN_LOSSES)
+@pytest.mark.parametrize("model", GAN_MODELS)
+def test_gan_model_and_loss_train_on_digits(model: str, loss: str, tmp_path: Path, data_dir: Path) -> None:
+    metrics, _ = _run(tmp_path, data_dir, [f"model={model}", f"loss={loss}", *TINY_MODEL[model]])
+    assert {"train/d_loss_step", "train/g_loss_step", "val/d_loss", "val/g_loss"} <= set(metrics)
+    # Only the gradient penalty is logged as a penalty, and it is logged whenever the loss has one.
+    assert ("train/d_penalty_step" in metrics) == (loss == "wgan_gp")
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("model", VAE_MODELS)
+def test_vae_model_and_likelihood_train_on_digits(
+    model: str, likelihood: str, tmp_path: Path, data_dir: Path
+) -> None:
+    metrics, _ = _run(
+        tmp_path,
+        data_dir,
+        [f"model={model}", "loss=elbo", f"loss.likelihood={likelihood}", *TINY_MODEL[model]],
+    )
+    for split in ("train", "val"):
+        recon, kl, elbo = (metrics[f"{split}/{k}_nats"] for k in ("recon", "kl", "elbo"))
+        assert kl >= 0
+        assert math.isclose(elbo, -(recon + kl), rel_tol=1e-4)
+    assert "val/fid_digits" in metrics
+
+
+def test_vae_on_unit_range_data_and_rgb(tmp_path: Path, data_dir: Path) -> None:
+    """The VAE takes the data's value range and channels from the data config alone."""
+    _run(
+        tmp_path,
+        data_dir,
+        [
+            "model=vae_conv",
+            "loss=elbo",
+            "data.value_range=[0.0,1.0]",
+            "data.channels=3",
+            *TINY_MODEL["vae_conv"],
+        ],
+    )
+
+
+def test_conditional_resnet_gan_with_projection_ema_on_rgb(tmp_path: Path, data_dir: Path) -> None:
+    overrides = ["model=resnet_gan", "loss=gan_hinge", "model.num_classes=10", "model.ema_decay=0.9"]
+    _, model = _run(tmp_path, data_dir, [*overrides, "data.channels=3", *TINY_MODEL["resnet_gan"]])
+    assert model.discriminator.embed.weight.shape == (10, 8)  # the projection
+    assert model.generator_ema is not None
+
+
+def test_gan_with_too_few_classes_for_the_data_is_a_config_error(tmp_path: Path, data_dir: Path) -> None:
+    cfg = compose_train([*RUN, "model=cgan", "model.num_classes=5", *TINY_MODEL["cgan"]], tmp_path, data_dir)
+    with pytest.raises(ConfigError, match=r"model.num_classes=5 but the data has 10 classes"):
+        train(cfg)
+
+
+def test_conditional_gan_needs_conditional_nets(tmp_path: Path, data_dir: Path) -> None:
+    cfg = compose_train([*RUN, "model=dcgan", "+model.num_classes=10"], tmp_path, data_dir)
+    with pytest.raises(ConfigError, match=r"DCGANGenerator\) has num_classes=None"):
+        train(cfg)
+
+
+def test_vae_rejects_a_gan_loss(tmp_path: Path, data_dir: Path) -> None:
+    cfg = compose_train([*RUN, "model=vae_mlp", "loss=gan_ns"], tmp_path, data_dir)
+    with pytest.raises(
+        ConfigError, match=r"is a gan loss and cannot train .*Fix: choose a vae loss: loss=elbo"
+    ):
+        train(cfg)
