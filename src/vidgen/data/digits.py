@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
+
+from vidgen.data.base import VidgenDataModule, check_fraction
 
 
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -28,7 +29,7 @@ def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor, str]:
     return x, y, checksum
 
 
-class DigitsDataModule(L.LightningDataModule):
+class DigitsDataModule(VidgenDataModule):
     """scikit-learn's digits, upsampled to ``image_size`` and split train/val/test with a fixed seed.
 
     Args:
@@ -45,9 +46,6 @@ class DigitsDataModule(L.LightningDataModule):
         feature_extractor: the feature space of the FID metric for this data (``val/fid_<name>``).
     """
 
-    data_kind = "image"
-    num_classes = 10
-
     def __init__(
         self,
         data_dir: str = "data",
@@ -61,28 +59,18 @@ class DigitsDataModule(L.LightningDataModule):
         num_workers: int = 0,
         feature_extractor: str = "digits",
     ):
-        super().__init__()
-        if channels not in (1, 3):
-            raise ValueError(f"data.channels must be 1 or 3 for grey-scale digits, got {channels}.")
-        if image_size < 8:
-            raise ValueError(f"data.image_size must be >= 8 (the digits are 8x8), got {image_size}.")
-        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        super().__init__(
+            data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
+        )
+        check_fraction("val_fraction", val_fraction)
+        check_fraction("test_fraction", test_fraction)
+        if val_fraction + test_fraction >= 1:
             raise ValueError(
-                f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be in (0, 1) "
-                "and sum to less than 1."
+                f"data.val_fraction={val_fraction} + data.test_fraction={test_fraction} must be less than 1."
             )
-        self.data_dir = data_dir
-        self.image_size = image_size
-        self.channels = channels
-        self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
-        self.value_range = tuple(value_range)
-        self.num_workers = num_workers
-        self.feature_extractor = feature_extractor
-        self.checksum: str | None = None
-        self.splits: dict[str, TensorDataset] = {}
 
     @property
     def dataset_id(self) -> str:
@@ -108,23 +96,3 @@ class DigitsDataModule(L.LightningDataModule):
             "train": order[n_val + n_test :],
         }
         self.splits = {name: TensorDataset(x[idx], y[idx]) for name, idx in parts.items()}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            # Full batches only in training: batch-norm statistics of a 3-image batch hurt GANs.
-            drop_last=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

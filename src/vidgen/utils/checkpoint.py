@@ -66,7 +66,9 @@ class RunStateCheckpoint(L.Callback):
 def _describe_model(config: dict) -> str:
     model = config.get("model", {})
     nets = [
-        v["_target_"].rsplit(".", 1)[-1] for v in model.values() if isinstance(v, dict) and "_target_" in v
+        v["_target_"].rsplit(".", 1)[-1]
+        for k, v in model.items()
+        if isinstance(v, dict) and "_target_" in v and k != "loss" and not k.startswith("optimizer")
     ]
     return f"{model.get('_target_', '?').rsplit('.', 1)[-1]}({', '.join(nets)})"
 

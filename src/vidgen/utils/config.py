@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -75,6 +76,8 @@ def _accepts(value: Any, annotation: Any) -> bool | None:
         return value is None
     if isinstance(value, Mapping) and "_target_" in value:
         return _UNKNOWN  # an object built by Hydra: its type is known only once built
+    if _is_tensor_type(annotation):
+        return False  # e.g. Adam's ``lr: float | Tensor``: no config scalar is a Tensor
     if annotation is bool:
         return isinstance(value, bool)
     if annotation is int:
@@ -89,6 +92,11 @@ def _accepts(value: Any, annotation: Any) -> bool | None:
     if container in (dict, Mapping, typing.Mapping):
         return isinstance(value, Mapping)
     return _UNKNOWN
+
+
+def _is_tensor_type(annotation: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and annotation is torch.Tensor
 
 
 def _describe(annotation: Any) -> str:
@@ -162,6 +170,17 @@ def _check_target_node(node: Mapping, key: str) -> None:
             )
 
 
+# The top-level keys of conf/train.yaml, which no _target_ signature describes.
+TOP_LEVEL: dict[str, Any] = {
+    "seed": int,
+    "task_name": str,
+    "tags": list,
+    "ckpt_path": typing.Optional[str],  # noqa: UP045 (a runtime value, inspected by _accepts)
+    "optimized_metric": typing.Optional[str],  # noqa: UP045
+    "optimized_direction": typing.Literal["minimize", "maximize"],
+}
+
+
 def check_config(cfg: DictConfig) -> dict:
     """Resolves ``cfg`` and checks every ``_target_`` node; returns the resolved plain container."""
     try:
@@ -171,6 +190,12 @@ def check_config(cfg: DictConfig) -> dict:
             f"The config does not resolve: {e.__class__.__name__}: {getattr(e, 'msg', e)} "
             f"(key: {getattr(e, 'full_key', '?')}). Fix: set the missing value or correct the interpolation."
         ) from e
+    for key, annotation in TOP_LEVEL.items():
+        if key in resolved and _accepts(resolved[key], annotation) is False:
+            raise ConfigError(
+                f"{key}={resolved[key]!r} has the wrong type: expected {_describe(annotation)}. "
+                f"Fix: give {key} {_describe(annotation)}, e.g. on the command line `{key}=<value>`."
+            )
     _check_node(resolved, "")
     return resolved
 

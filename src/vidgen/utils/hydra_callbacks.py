@@ -14,6 +14,7 @@ import fcntl
 import io
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ from vidgen.utils.files import atomic_write_text
 
 
 def _check_dir(folder: str, what: str, override: str) -> None:
+    """Exits with one message when ``folder`` cannot be created or written.
+
+    Hydra turns an exception raised by a callback into a warning and goes on to fail on the same folder
+    with a traceback, so this callback prints its message and exits itself.
+    """
     path = Path(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -34,10 +40,12 @@ def _check_dir(folder: str, what: str, override: str) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise ConfigError(
+        error = ConfigError(
             f"The {what} folder {path} cannot be used: {e.strerror or e}. Nothing was run. Fix: choose "
             f"another folder with {override}=<dir> (or paths.log_dir=<dir>), or fix that path's permissions."
-        ) from e
+        )
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from e
 
 
 class OutputDirCheck(Callback):

@@ -56,8 +56,10 @@ class RunContext:
 
     def __enter__(self) -> RunContext:
         self._name_wandb_run()
-        self.resolved = check_config(self.cfg)
+        # Compatibility first: a video model on image data also fails to resolve ${data.seq_len}, but
+        # "this model needs video data" is the message that names the fix.
         check_compatibility(self.cfg)
+        self.resolved = check_config(self.cfg)
         self._check_writable(self.output_dir)
         self._prepare_ddp_relaunch()
         self._env_before = {k: os.environ.get(k) for k in _DDP_ENV}
