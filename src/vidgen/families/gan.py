@@ -178,6 +178,9 @@ class GANModule(L.LightningModule):
         d_loss = self.loss.discriminator_loss(self.discriminate(real, y), fake_logits)
         self.log_dict({"val/d_loss": d_loss, "val/g_loss": self.loss.generator_loss(fake_logits)})
 
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Nothing per batch: sample-quality metrics come from ``vidgen.callbacks.evaluation``."""
+
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: training_step unpacks (opt_g, opt_d).
         return [

@@ -139,7 +139,21 @@ class FramePredictionModule(L.LightningModule):
         self._evaluate(batch, "val")
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        """OpenSTL's metrics (``vidgen.metrics.generative.frame_metrics``): MSE/MAE per frame, per-pixel
+        MSE, PSNR, SSIM; per-time-step sums are kept in ``test_curves`` for the evaluation callback."""
+        from vidgen.metrics.generative import frame_metrics
+
+        losses = self._losses(batch[0], teacher_forcing=0.0)
+        metrics = frame_metrics(torch.sigmoid(losses["_future"]), losses["_target"])
+        self.log("test/loss", losses["loss"])
+        self.log_dict({f"test/{k}": v for k, v in metrics.items() if not k.endswith("_per_step")})
+        if batch_idx == 0:
+            self.test_curves = {"count": 0}
+        n = len(batch[0])
+        self.test_curves["count"] += n
+        for k, v in metrics.items():
+            if k.endswith("_per_step"):
+                self.test_curves[k] = self.test_curves.get(k, 0) + v.detach().cpu() * n
 
     @torch.no_grad()
     def sample(

@@ -135,3 +135,42 @@ def _shape_key(config: dict, group: str) -> Any:
         return n
 
     return walk(node)
+
+
+def load_run_checkpoint(ckpt: str | None) -> dict:
+    """The checkpoint at ``ckpt`` (``weights_only=True``) for eval/sample, with its ``vidgen_config``.
+
+    Missing, unreadable, non-Lightning and non-vidgen (no ``vidgen_config``) files each give one
+    ``CheckpointError`` naming the file and the fix.
+    """
+    if not ckpt:
+        raise CheckpointError(
+            "ckpt_path is not set. Fix: pass the checkpoint to evaluate, e.g. "
+            "ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt."
+        )
+    path = Path(ckpt)
+    if not path.is_file():
+        raise CheckpointError(
+            f"ckpt_path={ckpt} does not exist. Fix: pass the path of a checkpoint file written by "
+            "vidgen-train, e.g. ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt."
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
+            "Fix: the file may be truncated or not a Lightning .ckpt; pass another one, e.g. last.ckpt."
+        ) from e
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"ckpt_path={ckpt} is not a Lightning checkpoint (no state_dict). "
+            "Fix: pass a .ckpt written by vidgen-train, e.g. "
+            "logs/train/runs/<timestamp>/checkpoints/last.ckpt."
+        )
+    if not isinstance(checkpoint.get("vidgen_config"), dict):
+        raise CheckpointError(
+            f"ckpt_path={ckpt} was not written by vidgen-train (it has no vidgen_config, the run config "
+            "needed to rebuild the model and data). Fix: pass a .ckpt from "
+            "logs/train/runs/<timestamp>/checkpoints/."
+        )
+    return checkpoint

@@ -1,0 +1,76 @@
+"""``vidgen-eval ckpt_path=<file>``: rebuild a trained model and its data from the checkpoint, test it.
+
+The checkpoint carries the resolved config of the run that wrote it (``checkpoint["vidgen_config"]``);
+its ``model``, ``loss`` and ``data`` are rebuilt from there (``data=<option>`` and
+``overrides='{key: value}'`` change them), the weights are loaded, and ``trainer.test`` runs with the
+``metrics`` callback. Results go to ``logs/eval/runs/<timestamp>/metrics.json`` and to the loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from vidgen.utils.config import conf_dir
+from vidgen.utils.run import job_errors_to_log
+
+log = logging.getLogger(__name__)
+
+
+def with_checkpoint_config(cfg: DictConfig, saved: dict) -> DictConfig:
+    """``cfg`` plus the checkpoint's ``model``/``loss``/``data`` (``cfg.data`` wins when given), with
+    ``data.data_dir`` pointed at this run's data folder and ``cfg.overrides`` applied."""
+    with open_dict(cfg):
+        for group in ("model", "loss", "data"):
+            if cfg.get(group) is None and saved.get(group) is not None:
+                cfg[group] = OmegaConf.create(saved[group])
+        if cfg.get("data") is not None and "data_dir" in cfg.data and saved.get("data") is not None:
+            cfg.data.data_dir = cfg.paths.data_dir
+        for key, value in (cfg.get("overrides") or {}).items():
+            OmegaConf.update(cfg, key, value, force_add=False)
+    return cfg
+
+
+def load_weights(model, checkpoint: dict, ckpt_path: str) -> None:
+    from vidgen.errors import CheckpointError
+
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path}: its weights do not fit the model rebuilt from its config "
+            f"({str(e).splitlines()[0][:200]}). Fix: drop the model overrides, or pass a checkpoint "
+            "of this model."
+        ) from e
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Tests the checkpoint ``cfg.ckpt_path``; returns the metrics (also in ``metrics.json``)."""
+    from vidgen.utils.checkpoint import load_run_checkpoint
+    from vidgen.utils.config import build
+    from vidgen.utils.run import RunContext
+
+    checkpoint = load_run_checkpoint(cfg.get("ckpt_path"))
+    cfg = with_checkpoint_config(cfg, checkpoint["vidgen_config"])
+    with RunContext(cfg) as run:
+        datamodule = run.build("data")
+        model = run.build("model")
+        load_weights(model, checkpoint, cfg.ckpt_path)
+        loggers = run.build_collection("logger")
+        trainer = run.build_trainer([build(cfg.metrics, "metrics")], loggers)
+        run.log_config(loggers)
+        log.info(f"Evaluating {cfg.ckpt_path} ({cfg.model._target_}); outputs in {run.output_dir}")
+        trainer.test(model, datamodule=datamodule)
+        return run.write_metrics(trainer)
+
+
+@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    with job_errors_to_log():
+        evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
