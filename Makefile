@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
+QUICK  ?=
 
 .PHONY: install train test test-all lint format clean
 
@@ -36,6 +37,12 @@ lint: install
 format: install
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
+
+.PHONY: bench
+# vidgen vs a hand-written loop and this machine's peak; QUICK=1 for a run of under 3 minutes.
+# Writes benchmarks/results/latest.json and latest.md (see docs/PERFORMANCE.md).
+bench: install
+	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf logs .pytest_cache .ruff_cache

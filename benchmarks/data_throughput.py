@@ -92,24 +92,18 @@ def model_rate(name: str, overrides: list[str], batch: tuple, kind: str, steps: 
     return model_name, timer.steps / (timer.end - timer.start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="datasets (default: all in conf/data/)")
-    parser.add_argument("--quick", action="store_true", help="fewer batches and steps (about a minute)")
-    shared = REPO.parent / "shared" / "data"
-    parser.add_argument("--data-dir", default=os.environ.get("VIDGEN_DATA_DIR") or str(shared))
-    args = parser.parse_args()
-    os.environ["VIDGEN_DATA_DIR"] = args.data_dir
-    data_batches, model_steps = (8, 2) if args.quick else (40, 10)
-    torch.set_num_threads(max(1, (os.cpu_count() or 2)))
+def measure(names: list[str], quick: bool, data_dir: str) -> list[dict]:
+    """One row per dataset: data samples/s (2 workers), the default model's samples/s, and their ratio."""
+    os.environ["VIDGEN_DATA_DIR"] = data_dir
+    data_batches, model_steps = (8, 2) if quick else (40, 10)
     rows = []
-    for name in args.names or available():
+    for name in names or available():
         over = ["data.num_workers=2"]
         keys = OmegaConf.load(Path(conf_dir(), "data", f"{name}.yaml")).keys()
         if "download" in keys:
             over.append("data.download=false")
         if name == "image_folder":
-            over += [f"data.root={Path(args.data_dir) / 'cifar10-jpg'}", "data.image_size=32"]
+            over += [f"data.root={Path(data_dir) / 'cifar10-jpg'}", "data.image_size=32"]
         try:
             dm = compose_data(name, over)
             dm.setup("fit")
@@ -128,6 +122,18 @@ def main() -> None:
                      "data_samples_per_s": rate, "model": model, "model_steps_per_s": steps,
                      "model_samples_per_s": consumed, "ratio": ratio})  # fmt: skip
         print(f"{name}: {rate:,.0f} samples/s; {model} {steps:.2f} steps/s", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="datasets (default: all in conf/data/)")
+    parser.add_argument("--quick", action="store_true", help="fewer batches and steps (about a minute)")
+    shared = REPO.parent / "shared" / "data"
+    parser.add_argument("--data-dir", default=os.environ.get("VIDGEN_DATA_DIR") or str(shared))
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2)))
+    rows = measure(args.names, args.quick, args.data_dir)
     print(
         f"\n{'data':<14}{'batch':<22}{'data samples/s':>16}{'model':>12}{'model samples/s':>17}{'ratio':>8}"
     )

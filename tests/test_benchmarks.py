@@ -1,0 +1,66 @@
+"""The benchmark code runs and reports every figure (``benchmarks/bench.py --tiny``). No speed is asserted:
+timings on a shared machine are the benchmark's business, not the test suite's."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench  # noqa: E402
+from startup_probe import FirstStepProbe  # noqa: E402
+
+
+def _positive(x) -> bool:
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("VIDGEN_DATA_DIR", str(data_dir))
+    out = tmp_path / "results"
+    bench.main(
+        ["--tiny", "--only", "overhead", "sampling", "data", "--out", str(out), "--data-dir", str(data_dir)]
+    )
+
+    res = json.loads((out / "latest.json").read_text())
+    assert res["machine"]["torch_threads"] == torch.get_num_threads()
+    assert _positive(res["peak"]["flops_per_s"])
+    for name in ("dcgan", "convlstm"):
+        row = res["overhead"][name]
+        assert len(row["hand_steps_per_s"]) == len(row["vidgen_steps_per_s"]) == row["repeats"]
+        assert _positive(row["overhead_ratio"]) and _positive(row["mfu"])
+        assert row["flops_per_step"] > 0 and "convolution" in " ".join(row["flops_by_op"])
+        assert row["top_ops_by_time"]
+    assert {"vgan", "mocogan", "convlstm"} <= set(res["sampling"])
+    assert all(_positive(r["frames_per_s"]) for r in res["sampling"].values())
+    assert _positive(res["data"][0]["ratio"])
+    assert _positive(res["headline"]["overhead_ratio"]) and _positive(res["headline"]["data_headroom"])
+    table = (out / "latest.md").read_text()
+    assert "| overhead_ratio | dcgan" in table and "| mfu | convlstm" in table
+    assert table in capsys.readouterr().out
+
+
+def test_first_step_probe_writes_the_time_of_the_first_step(tmp_path):
+    probe = FirstStepProbe(str(tmp_path / "t"), exit_after=False)
+    model = L.pytorch.demos.boring_classes.BoringModel()
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[probe], limit_val_batches=0)  # fmt: skip
+    trainer.fit(model)
+    assert trainer.global_step == 1
+    assert abs(float((tmp_path / "t").read_text()) - __import__("time").time()) < 600
+
+
+@pytest.mark.slow
+def test_bench_startup_launches_vidgen_train(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("VIDGEN_DATA_DIR", str(data_dir))
+    res = bench.main(["--tiny", "--only", "startup", "--out", str(tmp_path)])
+    assert _positive(res["headline"]["startup_ratio"])
+    assert _positive(res["startup"]["startup_ratio_lean"])
