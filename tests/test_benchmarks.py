@@ -35,7 +35,8 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
     assert _positive(res["peak"]["flops_per_s"])
     for name in ("dcgan", "convlstm"):
         row = res["overhead"][name]
-        assert len(row["hand_steps_per_s"]) == len(row["vidgen_steps_per_s"]) == row["repeats"]
+        timed = row["steps_timed"] * row["repeats"]
+        assert len(row["hand_step_seconds"]) == len(row["vidgen_step_seconds"]) == timed
         assert _positive(row["overhead_ratio"]) and _positive(row["mfu"])
         assert row["flops_per_step"] > 0 and "convolution" in " ".join(row["flops_by_op"])
         assert row["top_ops_by_time"]
