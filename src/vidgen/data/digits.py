@@ -7,7 +7,10 @@ scikit-learn wheel, so this datamodule needs no download and ``make train`` runs
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,15 +20,33 @@ from torch.utils.data import TensorDataset
 from vidgen.data.base import VidgenDataModule, check_fraction
 
 
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """``(images (N, 8, 8), labels (N,))`` as ``sklearn.datasets.load_digits`` returns them.
+
+    Read straight from the CSV inside the scikit-learn wheel, as ``load_digits`` does, without importing
+    scikit-learn (which takes seconds at start-up, mostly scipy/joblib); ``load_digits`` is the fallback
+    for a wheel laid out differently.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    csv = next((Path(f, "datasets", "data", "digits.csv.gz") for f in folders), None)
+    if csv is None or not csv.is_file():
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.images, bunch.target
+    with gzip.open(csv, "rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+
+
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor, str]:
     """All 1,797 digits as ``(N, 1, 8, 8)`` floats in [0, 1], labels ``(N,)``, and a checksum of both."""
-    from sklearn.datasets import load_digits  # imported here: scikit-learn costs ~1 s at start-up
-
-    bunch = load_digits()
-    images = np.ascontiguousarray(bunch.images, dtype=np.float32)
-    checksum = hashlib.sha256(images.tobytes() + bunch.target.astype(np.int64).tobytes()).hexdigest()
+    images, target = _read_digits()
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    checksum = hashlib.sha256(images.tobytes() + target.astype(np.int64).tobytes()).hexdigest()
     x = torch.from_numpy(images / 16.0).unsqueeze(1)
-    y = torch.from_numpy(bunch.target.astype(np.int64))
+    y = torch.from_numpy(target.astype(np.int64))
     return x, y, checksum
 
 
