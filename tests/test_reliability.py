@@ -21,12 +21,21 @@ from vidgen.errors import TrainingDiverged
 from vidgen.utils.checkpoint import AtomicCheckpointIO
 
 from conftest import TINY, run_cli
+from wandb_records import read_records
 
 SMALL = ["model.generator.base_width=8", "model.discriminator.base_width=8", "logger=csv"]
 
 
-def test_grid_sweep_writes_a_summary_best_first(tmp_path: Path, data_dir: Path) -> None:
-    args = ["-m", "loss=gan_ns,gan_minimax", "trainer=debug", *SMALL, "optimized_metric=val/fid_digits"]
+def test_grid_sweep_writes_a_summary_and_one_wandb_run_per_job(tmp_path: Path, data_dir: Path) -> None:
+    small = [o for o in SMALL if o != "logger=csv"]
+    args = [
+        "-m",
+        "loss=gan_ns,gan_minimax",
+        "trainer=debug",
+        *small,
+        "logger=many",
+        "optimized_metric=val/fid_digits",
+    ]
     proc = run_cli(args, tmp_path, data_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = tmp_path.glob("logs/train/multiruns/*")
@@ -40,6 +49,16 @@ def test_grid_sweep_writes_a_summary_best_first(tmp_path: Path, data_dir: Path) 
             row["val/fid_digits"]
         )
     assert f"Best by `val/fid_digits` (minimize): job {rows[0]['job']}" in (sweep / "summary.md").read_text()
+
+    # W&B: one offline run per job, grouped by the sweep, tagged with the job's overrides.
+    runs = {}
+    for job in ("0", "1"):
+        (wandb_file,) = (sweep / job).glob("wandb/offline-run-*/run-*.wandb")
+        (run,) = [r.run for r in read_records(wandb_file) if r.WhichOneof("record_type") == "run"]
+        runs[job] = run
+    assert runs["0"].run_group == runs["1"].run_group == f"train-{sweep.name}"
+    assert "loss=gan_ns" in runs["0"].tags and "loss=gan_minimax" in runs["1"].tags
+    assert runs["0"].run_id != runs["1"].run_id
 
 
 def test_a_failing_job_keeps_the_others_and_is_marked_failed(tmp_path: Path, data_dir: Path) -> None:
@@ -175,3 +194,42 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Pat
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["epoch"] == 0 and saved["global_step"] == 4
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
+
+
+@pytest.mark.slow
+def test_optuna_sweep_with_two_parallel_joblib_jobs_names_the_best_trial(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    args = ["hparams_search=dcgan_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
+            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer=debug", *SMALL]  # fmt: skip
+    proc = run_cli(args, tmp_path, data_dir, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = tmp_path.glob("logs/train/multiruns/*")
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(r["status"] == "completed" for r in rows)
+    import yaml
+
+    optuna_best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"]
+    assert float(rows[0]["val/fid_digits"]) == pytest.approx(optuna_best)  # our summary agrees with Optuna
+    assert f"job {rows[0]['job']}" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_a_two_job_multirun(tmp_path: Path, data_dir: Path) -> None:
+    # submitit's local executor runs each job as its own process, as SLURM would (SLURM itself is absent).
+    args = [
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=20",
+        "seed=1,2",
+        "trainer=debug",
+        *SMALL,
+    ]
+    proc = run_cli(args, tmp_path, data_dir, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = tmp_path.glob("logs/train/multiruns/*")
+    assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == ["0", "1"]
+    assert list(sweep.glob(".submitit/*/*_result.pkl"))  # the jobs ran through submitit
+    with (sweep / "summary.csv").open() as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["completed", "completed"]

@@ -12,19 +12,18 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from vidgen.errors import ConfigError
 from vidgen.utils.files import atomic_write_text
+from vidgen.utils.runs import load_run
 
 
 def _check_dir(folder: str, what: str, override: str) -> None:
@@ -80,19 +79,9 @@ class SweepSummary(Callback):
 
     @staticmethod
     def collect(sweep_dir: Path) -> list[dict]:
-        jobs = []
-        for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
-            job_dir = overrides_file.parent.parent
-            metrics_file, error_file = job_dir / "metrics.json", job_dir / "error.txt"
-            if metrics_file.exists():
-                status, metrics, error = "completed", json.loads(metrics_file.read_text()), ""
-            elif error_file.exists():
-                status, metrics, error = "failed", {}, error_file.read_text().strip().splitlines()[0]
-            else:
-                status, metrics, error = "running", {}, ""
-            overrides = " ".join(yaml.safe_load(overrides_file.read_text()) or [])
-            jobs.append({"job": job_dir.name, "status": status, "overrides": overrides, "metrics": metrics,
-                         "error": error, "folder": str(job_dir)})  # fmt: skip
+        jobs = [load_run(p.parent.parent) for p in sweep_dir.glob("*/.hydra/overrides.yaml")]
+        for job in jobs:
+            job["job"], job["overrides"] = job["name"], " ".join(job["overrides"])
         return sorted(jobs, key=lambda j: int(j["job"]) if j["job"].isdigit() else j["job"])
 
     @classmethod
