@@ -451,8 +451,18 @@ def eval_throughput(quick: bool) -> dict:
     script = HERE / "eval_throughput.py"
     if not script.exists():
         return {"status": "not present: add benchmarks/eval_throughput.py and it runs here"}
+    args = []
+    if quick:  # its options are its author's: use what its --help offers
+        usage = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
+        args = (
+            ["--quick"]
+            if "--quick" in usage
+            else ["--num", "500", "--repeats", "1"]
+            if "--num" in usage
+            else []
+        )
     proc = subprocess.run(
-        [sys.executable, str(script), *(["--quick"] if quick else [])],
+        [sys.executable, str(script), *args],
         cwd=REPO,
         capture_output=True,
         text=True,
