@@ -1,0 +1,161 @@
+"""Correctness of the evaluation metrics against hand-computed values and known properties."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from vidgen.data.digits import DigitsDataModule
+from vidgen.metrics.features import domain_feature_extractor
+from vidgen.metrics.generative import features_of, frame_metrics, image_metrics, precision_recall
+
+from conftest import compose_train
+
+
+@pytest.fixture(scope="module")
+def digits(data_dir: Path) -> tuple[DigitsDataModule, torch.nn.Module]:
+    dm = DigitsDataModule(data_dir=str(data_dir))
+    return dm, domain_feature_extractor(dm, "digits")
+
+
+def _images(dm: DigitsDataModule, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = dm.splits[split].tensors
+    return x, y
+
+
+def test_fid_of_a_set_against_itself_is_zero(digits) -> None:
+    dm, extractor = digits
+    x, _ = _images(dm, "train")
+    metrics = image_metrics(extractor, [x], [x.clone()], "digits")
+    assert abs(metrics["fid_digits"]) < 1e-2
+    assert metrics["precision_digits"] == 1.0 and metrics["recall_digits"] == 1.0
+
+
+def test_fid_between_classes_exceeds_fid_between_halves_of_a_class(digits) -> None:
+    dm, extractor = digits
+    x, y = _images(dm, "train")
+    zeros, ones = x[y == 0], x[y == 1]
+    half = len(zeros) // 2
+    n = min(len(zeros), len(ones))
+    within = image_metrics(extractor, [zeros[:half]], [zeros[half : 2 * half]], "d", inception_score=False)
+    across = image_metrics(extractor, [zeros[:n]], [ones[:n]], "d", inception_score=False)
+    # halves are half as large as the class sets, so their FID carries more small-sample bias: still lower
+    assert across["fid_d"] > 5 * within["fid_d"] > 0
+    assert across["kid_d_mean"] > within["kid_d_mean"]
+    assert across["precision_d"] < within["precision_d"]
+
+
+def _unbiased_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Bińkowski et al. 2018, Eq. 2 with the cubic kernel k(a, b) = (a.b / d + 1)^3, by hand."""
+    d, m = x.shape[1], len(x)
+
+    def k(a, b):
+        return (a @ b.T / d + 1) ** 3
+
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    off = 1 - torch.eye(m, dtype=x.dtype)
+    return ((kxx * off).sum() / (m * (m - 1)) + (kyy * off).sum() / (m * (m - 1)) - 2 * kxy.mean()).item()
+
+
+def test_kid_is_the_unbiased_mmd_and_near_zero_on_one_distribution(digits) -> None:
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    dm, extractor = digits
+    x, _ = _images(dm, "train")
+    a, b = x[:200], x[200:400]
+    kid = KernelInceptionDistance(feature=extractor, subsets=1, subset_size=200)
+    kid.update(a, real=True)
+    kid.update(b, real=False)
+    mean, _ = kid.compute()
+    fa, fb = features_of(extractor, a), features_of(extractor, b)
+    assert mean.item() == pytest.approx(_unbiased_mmd2(fa, fb), rel=1e-4)
+    # unbiased: two samples of one distribution give ~0 (within the subset spread), unlike FID
+    metrics = image_metrics(extractor, [a], [b], "d", kid_subset_size=100, inception_score=False)
+    assert abs(metrics["kid_d_mean"]) < 3 * metrics["kid_d_std"]
+    assert metrics["fid_d"] > 0
+
+
+def test_precision_recall_on_hand_made_points() -> None:
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]], dtype=torch.float64)
+    # k=1 radii of real: 1 each. Fakes: two inside the real manifold, two far away.
+    fake = torch.tensor([[0.5], [3.5], [100.0], [101.0], [102.0]], dtype=torch.float64)
+    precision, recall = precision_recall(real, fake, k=1)
+    assert precision == pytest.approx(2 / 5)
+    # fake radii (k=1): 3, 3, 1, 1, 1 -> reals within 3 of 0.5 or 3.5: all five
+    assert recall == pytest.approx(1.0)
+
+
+def test_frame_metrics_match_hand_computed_values() -> None:
+    b, t, c, h, w = 2, 3, 1, 16, 16
+    target = torch.full((b, t, c, h, w), 0.9)
+    pred = torch.full((b, t, c, h, w), 1.1)  # out of range: MSE/MAE before clipping, PSNR/SSIM after
+    m = frame_metrics(pred, target)
+    assert m["mse_per_frame"].item() == pytest.approx(0.04 * h * w, rel=1e-5)
+    assert m["mae_per_frame"].item() == pytest.approx(0.2 * h * w, rel=1e-5)
+    assert m["mse_per_pixel"].item() == pytest.approx(0.04, rel=1e-5)
+    assert m["psnr"].item() == pytest.approx(10 * math.log10(1 / 0.01), rel=1e-4)  # clipped: 1.0 vs 0.9
+    c1 = 0.01**2  # constant frames: SSIM is its luminance term (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
+    assert m["ssim"].item() == pytest.approx((2 * 1.0 * 0.9 + c1) / (1.0 + 0.81 + c1), rel=1e-4)
+    assert m["psnr_per_step"].shape == (t,)
+
+    # identical frames: SSIM 1, zero errors; one wrong step shows in the per-step curve only
+    noise = torch.rand(b, t, c, h, w, generator=torch.Generator().manual_seed(0))
+    shifted = noise.clone()
+    shifted[:, 1] = (shifted[:, 1] + 0.1).clamp(0, 1)
+    m = frame_metrics(shifted, noise)
+    assert m["ssim_per_step"][0].item() == pytest.approx(1.0, abs=1e-5)
+    assert m["mse_per_frame_per_step"][0].item() == 0 and m["mse_per_frame_per_step"][1].item() > 0
+    assert m["ssim_per_step"][1].item() < 1.0
+
+
+def test_importance_sampled_nll_is_below_the_elbo_bound(tmp_path: Path, data_dir: Path) -> None:
+    cfg = compose_train(["model=vae_mlp", "loss=elbo"], tmp_path, data_dir)
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    dm = DigitsDataModule(data_dir=str(data_dir))
+    dm.setup()
+    x = dm.splits["test"].tensors[0][:32]
+    # a few optimisation steps so that q(z|x) is not the prior
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(20):
+        loss = model(x)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        neg_elbo = -torch.stack([model(x)["elbo_nats"] for _ in range(200)]).mean().item()
+        nll_1 = model.importance_sampled_nll(x, k=1).mean().item()
+        nll_k = model.importance_sampled_nll(x, k=200).mean().item()
+    assert 0 < nll_k <= neg_elbo  # Burda et al. 2016, Thm. 1: the IW bound is tighter than the ELBO's
+    assert nll_1 == pytest.approx(neg_elbo, rel=0.05)  # k = 1 is the (single-sample) ELBO
+
+
+def test_digits_extractor_accuracy_is_stored_and_at_least_95_percent(digits) -> None:
+    import json
+
+    dm, extractor = digits
+    assert extractor.test_accuracy >= 0.95
+    (meta,) = (Path(dm.data_dir) / "feature_extractors").glob(f"digits_lenet5_{dm.dataset_id}_*.json")
+    assert json.loads(meta.read_text())["test_accuracy"] == pytest.approx(extractor.test_accuracy)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST in {SHARED}/MNIST/raw")
+def test_mnist_extractor_reaches_99_percent(tmp_path: Path) -> None:
+    import shutil
+
+    from vidgen.data.mnist import MNISTDataModule
+
+    # the cache goes to a scratch data folder, not into the shared one
+    shutil.copytree(SHARED / "MNIST" / "raw", tmp_path / "MNIST" / "raw")
+    dm = MNISTDataModule(data_dir=str(tmp_path), download=False, num_workers=0)
+    extractor = domain_feature_extractor(dm, "mnist")
+    assert extractor.test_accuracy >= 0.99
+    assert list((tmp_path / "feature_extractors").glob("mnist_lenet5_*.json"))
