@@ -9,7 +9,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 QUICK  ?=
 
-.PHONY: install train test test-all lint format clean
+.PHONY: install train test test-all lint format clean results
 
 # Re-installs only when pyproject.toml changes, so repeated `make` calls cost nothing.
 $(STAMP): pyproject.toml
@@ -29,6 +29,10 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# docs/RESULTS.md from the runs in logs/ (one row per experiment; see src/vidgen/results.py)
+results: install
+	$(BIN)/python -m vidgen.results
 
 lint: install
 	$(BIN)/ruff check src tests
