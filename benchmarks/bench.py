@@ -56,7 +56,7 @@ SECTIONS = ("peak", "overhead", "variants", "startup", "data", "sampling", "eval
 SETTINGS = {
     "full": {"steps": 12, "warmup": 2, "repeats": 3, "convlstm_batch": None, "gemm": 2048, "launches": 3,
              "sample_num": 8, "sample_seconds": 3, "compile": True, "data": [], "widths": []},
-    "quick": {"steps": 5, "warmup": 1, "repeats": 2, "convlstm_batch": 4, "gemm": 1024, "launches": 1,
+    "quick": {"steps": 4, "warmup": 1, "repeats": 2, "convlstm_batch": 2, "gemm": 1024, "launches": 1,
               "sample_num": 2, "sample_seconds": 1, "compile": False, "data": ["digits", "moving_digits"],
               "widths": []},
     # for tests/test_benchmarks.py: the same code on nets small enough to run in seconds
