@@ -63,6 +63,17 @@ class RunStateCheckpoint(L.Callback):
         torch.set_rng_state(rng["torch"])
 
 
+def _read(ckpt: str, path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; an unreadable file is one ``CheckpointError``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
+            "Fix: the file may be truncated or not a Lightning .ckpt; pass another one, e.g. last.ckpt."
+        ) from e
+
+
 def _describe_model(config: dict) -> str:
     model = config.get("model", {})
     nets = [
@@ -94,13 +105,7 @@ def resolve_checkpoint(ckpt: str | None, output_dir: Path, config: dict) -> str 
                 "ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt, or ckpt_path=last with "
                 "hydra.run.dir=<that run folder>."
             )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
-            "Fix: the file may be truncated or not a Lightning .ckpt; pass another one, e.g. last.ckpt."
-        ) from e
+    checkpoint = _read(ckpt, path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
         raise CheckpointError(
             f"ckpt_path={ckpt} is not a Lightning training checkpoint (no state_dict/loops). "
@@ -154,13 +159,7 @@ def load_run_checkpoint(ckpt: str | None) -> dict:
             f"ckpt_path={ckpt} does not exist. Fix: pass the path of a checkpoint file written by "
             "vidgen-train, e.g. ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt."
         )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
-            "Fix: the file may be truncated or not a Lightning .ckpt; pass another one, e.g. last.ckpt."
-        ) from e
+    checkpoint = _read(ckpt, path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"ckpt_path={ckpt} is not a Lightning checkpoint (no state_dict). "
