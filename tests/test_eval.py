@@ -17,6 +17,7 @@ from vidgen.sample import sample
 from vidgen.train import train
 
 from conftest import TINY, compose_train
+from wandb_records import history_rows
 
 QUIET = ["trainer.enable_progress_bar=false", "logger=csv"]
 
@@ -115,13 +116,22 @@ def test_frame_prediction_eval_logs_openstl_metrics_and_curves(tmp_path: Path, d
              "data.num_train=32", "data.num_val=16", "data.num_test=16", "data.batch_size=8"]  # fmt: skip
     train(compose_train([*small, *TINY[3:], "trainer.max_epochs=1"], tmp_path / "t", data_dir))
     metrics = evaluate(compose_train(
-        [f"ckpt_path={tmp_path / 't' / 'checkpoints' / 'last.ckpt'}", *QUIET], tmp_path / "e", data_dir,
-        config_name="eval"))  # fmt: skip
+        [f"ckpt_path={tmp_path / 't' / 'checkpoints' / 'last.ckpt'}", "trainer.enable_progress_bar=false",
+         "logger=many"], tmp_path / "e", data_dir, config_name="eval"))  # fmt: skip
     for key in ("mse_per_frame", "mae_per_frame", "mse_per_pixel", "psnr", "ssim"):
         assert metrics[f"test/{key}"] is not None, key
     assert 0 < metrics["test/ssim"] < 1 and metrics["test/psnr"] > 0
     rows = (tmp_path / "e" / "per_step_metrics.csv").read_text().splitlines()
     assert rows[0] == "step,mae_per_frame,mse_per_frame,mse_per_pixel,psnr,ssim" and len(rows) == 1 + 10
+    # the curves also as a plot, in the run folder and in the (offline) W&B run
+    assert (tmp_path / "e" / "per_step_metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (wandb_file,) = (tmp_path / "e").glob("wandb/offline-run-*/run-*.wandb")
+    key = "test/per_step_metrics"
+    plots = [row[key] for row in history_rows(wandb_file) if key in row]
+    assert len(plots) == 1 and plots[0]["_type"] == "images/separated"
+    # mean over steps of the curve = the logged mean (equal-sized batches)
+    mse = [float(r.split(",")[2]) for r in rows[1:]]
+    assert sum(mse) / len(mse) == pytest.approx(metrics["test/mse_per_frame"], rel=1e-4)
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from vidgen.errors import ConfigError
 
@@ -111,7 +112,7 @@ class GenerativeMetricsCallback(L.Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if getattr(pl_module, "family", None) == "sequence":
-            self._write_curves(trainer, getattr(pl_module, "test_curves", None))
+            self._write_curves(trainer, pl_module)
             return
         if not self._real:
             return
@@ -132,18 +133,29 @@ class GenerativeMetricsCallback(L.Callback):
         for key, value in metrics.items():
             pl_module.log(f"test/{key}", float(value))
 
-    def _write_curves(self, trainer: L.Trainer, curves: dict | None) -> None:
-        """Per-time-step means of the frame metrics as ``<run>/per_step_metrics.csv`` (one row per step)."""
+    def _write_curves(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Per-time-step means of the frame metrics: ``<run>/per_step_metrics.csv`` (one row per predicted
+        frame) and ``per_step_metrics.png``, which also goes to W&B and TensorBoard."""
+        curves = getattr(pl_module, "test_curves", None)
         if not curves or not trainer.is_global_zero:
             return
-        names = sorted(k for k in curves if k != "count")
-        rows = ["step," + ",".join(k.removesuffix("_per_step") for k in names)]
-        steps = len(curves[names[0]])
-        for t in range(steps):
-            rows.append(f"{t + 1}," + ",".join(f"{float(curves[k][t] / curves['count']):.6g}" for k in names))
-        path = Path(trainer.default_root_dir) / "per_step_metrics.csv"
-        path.write_text("\n".join(rows) + "\n")
-        log.info(f"per-time-step test metrics: {path}")
+        from vidgen.metrics import curves as per_step
+
+        means = per_step.per_step_means(curves)
+        root = Path(trainer.default_root_dir)
+        table = per_step.write_csv(means, root / "per_step_metrics.csv")
+        title = type(getattr(pl_module, "net", pl_module)).__name__
+        figure = per_step.plot(means, root / "per_step_metrics.png", title=title)
+        log.info(f"per-time-step test metrics: {table}, {figure}")
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="test/per_step_metrics", images=[str(figure)], step=trainer.global_step)
+            elif isinstance(logger, TensorBoardLogger):
+                from PIL import Image
+                from torchvision.transforms.functional import pil_to_tensor
+
+                image = pil_to_tensor(Image.open(figure).convert("RGB"))
+                logger.experiment.add_image("test/per_step_metrics", image, trainer.global_step)
 
     def _floor(self, trainer: L.Trainer, extractor, real: torch.Tensor, name: str) -> float:
         from torchmetrics.image.fid import FrechetInceptionDistance
