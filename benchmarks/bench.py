@@ -450,33 +450,13 @@ def sampling(s: dict, tmp: Path) -> dict:
 
 
 def eval_throughput(quick: bool) -> dict:
-    """Runs ``benchmarks/eval_throughput.py`` (FID and frame metrics) when it exists."""
-    script = HERE / "eval_throughput.py"
-    if not script.exists():
-        return {"status": "not present: add benchmarks/eval_throughput.py and it runs here"}
-    args = []
-    if quick:  # its options are its author's: use what its --help offers
-        usage = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
-        args = (
-            ["--quick"]
-            if "--quick" in usage
-            else ["--num", "500", "--repeats", "1"]
-            if "--num" in usage
-            else []
-        )
-    proc = subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    print(proc.stdout[-3000:], flush=True)
-    return {
-        "status": "ok" if proc.returncode == 0 else f"failed ({proc.returncode})",
-        "stdout_tail": proc.stdout[-3000:],
-        "stderr_tail": proc.stderr[-1500:],
-    }
+    """``benchmarks/eval_throughput.py``: images/s through FID (torchmetrics directly, vidgen-eval's full
+    set) and frames/s of the frame metrics. The digits extractor is cached in ``$VIDGEN_DATA_DIR`` or
+    ``<repo>/data`` (never in the read-only shared data folder)."""
+    from eval_throughput import measure
+
+    data_dir = os.environ.get("VIDGEN_DATA_DIR") or str(REPO / "data")
+    return measure(500 if quick else 2000, 1 if quick else 3, data_dir)
 
 
 # -------------------------------------------------------------------------------------- report
@@ -566,9 +546,21 @@ def markdown(res: dict) -> str:
             f"{row['frames_per_s']:.1f} | -- | batch {row['batch']}, {row['frames_per_call']} frames/call |"
         )
     if "eval" in res:
-        lines.append(
-            f"| eval throughput | FID, frame metrics | {res['eval']['status']} | -- | eval_throughput.py |"
-        )
+        e = res["eval"]
+        rates = e["images_per_s"]
+        lines += [
+            f"| eval images/s | FID, torchmetrics directly | {rates['torchmetrics_fid']:,.0f} | -- | "
+            f"{e['num_real']} real + {e['num_fake']} fake, digits LeNet-5 features |",
+            f"| eval images/s | vidgen-eval image metrics | {rates['vidgen_all']:,.0f} | -- | FID+KID+IS+"
+            f"precision/recall: x{e['ratio_vidgen_all_to_torchmetrics_fid']:.2f} of FID alone |",
+            f"| eval frames/s | frame metrics (OpenSTL) | {e['frame_metrics_frames_per_s']:,.0f} | -- | "
+            f"videos {'x'.join(map(str, e['frame_metrics_shape']))} |",
+        ]
+    if "section_seconds" in res:
+        lines += [
+            "",
+            "Seconds per section: " + ", ".join(f"{k} {v}" for k, v in res["section_seconds"].items()),
+        ]
     s = res["headline"]
     lines += ["", "Headline (latest.json `headline`): " + ", ".join(f"{k} {_fmt(v)}" for k, v in s.items())]
     return "\n".join(lines) + "\n"
@@ -609,12 +601,22 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        section_seconds: dict[str, float] = {}
+
+        def run(name: str, message: str | None, fn: Callable[[], object]) -> object:
+            if message:
+                print(message, flush=True)
+            t = time.perf_counter()
+            out = fn()
+            section_seconds[name] = round(time.perf_counter() - t, 1)
+            return out
+
         if "peak" in only or "overhead" in only:
-            print("fp32 GEMM peak ...", flush=True)
-            res["peak"] = gemm_peak(s["gemm"])
+            res["peak"] = run("peak", "fp32 GEMM peak ...", lambda: gemm_peak(s["gemm"]))
         if "overhead" in only:
-            print("overhead: hand-written loop vs vidgen ...", flush=True)
-            res["overhead"] = overhead(s, tmp)
+            res["overhead"] = run(
+                "overhead", "overhead: hand-written loop vs vidgen ...", lambda: overhead(s, tmp)
+            )
             # the peak is measured before and after the workloads and the higher kept: a busy moment of
             # a shared machine would otherwise understate it and overstate MFU
             after = gemm_peak(s["gemm"])
@@ -622,19 +624,19 @@ def main(argv: list[str] | None = None) -> dict:
                            "flops_per_s": max(res["peak"]["flops_per_s"], after["flops_per_s"])}  # fmt: skip
             add_mfu(res["overhead"], res["peak"]["flops_per_s"])
         if "variants" in only:
-            print("variants: channels_last / torch.compile vs eager (hand-written loop) ...", flush=True)
-            res["variants"] = variants(s, tmp)
+            message = "variants: channels_last / torch.compile vs eager (hand-written loop) ..."
+            res["variants"] = run("variants", message, lambda: variants(s, tmp))
         if "sampling" in only:
-            print("sampling frames/s ...", flush=True)
-            res["sampling"] = sampling(s, tmp)
+            res["sampling"] = run("sampling", "sampling frames/s ...", lambda: sampling(s, tmp))
         if "data" in only:
-            print("data headroom (benchmarks/data_throughput.py) ...", flush=True)
-            res["data"] = measure_data(s["data"], mode != "full", args.data_dir)
+            message = "data headroom (benchmarks/data_throughput.py) ..."
+            res["data"] = run("data", message, lambda: measure_data(s["data"], mode != "full", args.data_dir))
         if "startup" in only:
-            print("startup: vidgen-train to first optimizer step vs import torch, lightning ...", flush=True)
-            res["startup"] = startup(s, tmp)
+            message = "startup: vidgen-train to first optimizer step vs import torch, lightning ..."
+            res["startup"] = run("startup", message, lambda: startup(s, tmp))
         if "eval" in only:
-            res["eval"] = eval_throughput(mode != "full")
+            res["eval"] = run("eval", None, lambda: eval_throughput(mode != "full"))
+        res["section_seconds"] = section_seconds
     res["machine"]["load_average_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     res["headline"] = headline(res)

@@ -1,17 +1,20 @@
-"""Evaluation throughput: images/s through FID as vidgen computes it, beside torchmetrics used directly.
+"""Evaluation throughput: images/s through FID as vidgen computes it, beside torchmetrics used directly,
+and frames/s of the frame-prediction metrics.
 
-Both paths use the same digits domain extractor (LeNet-5, trained on first use and cached in the data
-folder) on the same real and fake images (the digits test split, and noise-perturbed copies as fakes):
+The image paths use the same digits domain extractor (LeNet-5, trained on first use and cached in the
+data folder) on the same real and fake images (the digits images, and noise-perturbed copies as fakes):
 
 - ``torchmetrics_fid``: ``FrechetInceptionDistance(feature=extractor)`` used directly: update(real),
-  update(fake), compute. vidgen's FID (``FIDCallback``) is this call.
+  update(fake), compute. vidgen's FID during training (``FIDCallback``) is this call.
 - ``vidgen_all``: ``vidgen.metrics.generative.image_metrics``, what ``vidgen-eval`` runs on a generator:
   FID + KID (mean, std) + IS + precision/recall. ``ratio = vidgen_all / torchmetrics_fid``; below 1 is
-  the price of the extra metrics (each runs its own pass of the extractor).
+  the price of the extra metrics (they share one pass of the extractor over each image).
+- ``frame_metrics``: ``vidgen.metrics.generative.frame_metrics`` (OpenSTL's MSE/MAE/PSNR/SSIM and the
+  per-step curves) on Moving-MNIST-sized predictions, 10 frames of 64x64, in frames/s.
 
-images/s counts real + fake images per second. Usage:
+images/s counts real + fake images per second; each figure is the best of ``repeats``. Usage:
 ``python benchmarks/eval_throughput.py [--num 2000] [--repeats 3] [--data-dir DIR]``; prints a table and
-writes ``benchmarks/results/eval_throughput_<time>.json``.
+writes ``benchmarks/results/eval_throughput_<time>.json``. ``make bench`` calls ``measure``.
 """
 
 from __future__ import annotations
@@ -20,24 +23,61 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from vidgen.data.digits import DigitsDataModule
-from vidgen.metrics.features import domain_feature_extractor
-from vidgen.metrics.generative import image_metrics
-
 REPO = Path(__file__).resolve().parents[1]
 
 
-def best_rate(fn, images: int, repeats: int) -> float:
+def best_rate(fn: Callable[[], object], items: int, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return images / min(times)
+    return items / min(times)
+
+
+def measure(num: int, repeats: int, data_dir: str, videos: int = 32) -> dict:
+    """Images/s of FID (torchmetrics directly and vidgen's full set) and frames/s of the frame metrics."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from vidgen.data.digits import DigitsDataModule
+    from vidgen.metrics.features import domain_feature_extractor
+    from vidgen.metrics.generative import frame_metrics, image_metrics
+
+    g = torch.Generator().manual_seed(0)
+    dm = DigitsDataModule(data_dir=data_dir)
+    extractor = domain_feature_extractor(dm, "digits")
+    x = torch.cat([dm.splits[s].tensors[0] for s in ("train", "val", "test")])
+    real = x[torch.randint(len(x), (num,), generator=g)]
+    noise = torch.randn(num, *x.shape[1:], generator=g)
+    fake = (x[torch.randint(len(x), (num,), generator=g)] + 0.3 * noise).clamp(-1, 1)
+
+    def torchmetrics_fid() -> None:
+        fid = FrechetInceptionDistance(feature=extractor)
+        for i in range(0, num, 256):
+            fid.update(real[i : i + 256], real=True)
+            fid.update(fake[i : i + 256], real=False)
+        fid.compute()
+
+    target = torch.rand(videos, 10, 1, 64, 64, generator=g)
+    pred = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(0, 1)
+    rates = {
+        "torchmetrics_fid": best_rate(torchmetrics_fid, 2 * num, repeats),
+        "vidgen_all": best_rate(lambda: image_metrics(extractor, [real], [fake], "digits"), 2 * num, repeats),
+    }
+    return {
+        "num_real": num,
+        "num_fake": num,
+        "torch_threads": torch.get_num_threads(),
+        "images_per_s": rates,
+        "ratio_vidgen_all_to_torchmetrics_fid": rates["vidgen_all"] / rates["torchmetrics_fid"],
+        "frame_metrics_frames_per_s": best_rate(lambda: frame_metrics(pred, target), videos * 10, repeats),
+        "frame_metrics_shape": list(pred.shape),
+    }
 
 
 def main() -> None:
@@ -46,40 +86,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", default=os.environ.get("VIDGEN_DATA_DIR", str(REPO / "data")))
     args = parser.parse_args()
-    torch.manual_seed(0)
-
-    dm = DigitsDataModule(data_dir=args.data_dir)
-    extractor = domain_feature_extractor(dm, "digits")
-    x = torch.cat([dm.splits[s].tensors[0] for s in ("train", "val", "test")])
-    real = x[torch.randint(len(x), (args.num,))]
-    fake = (x[torch.randint(len(x), (args.num,))] + 0.3 * torch.randn(args.num, *x.shape[1:])).clamp(-1, 1)
-
-    def torchmetrics_fid() -> None:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
-        fid = FrechetInceptionDistance(feature=extractor)
-        for i in range(0, args.num, 256):
-            fid.update(real[i : i + 256], real=True)
-            fid.update(fake[i : i + 256], real=False)
-        fid.compute()
-
-    def vidgen_all() -> None:
-        image_metrics(extractor, [real], [fake], "digits")
-
-    images = 2 * args.num
-    rates = {"torchmetrics_fid": best_rate(torchmetrics_fid, images, args.repeats),
-             "vidgen_all": best_rate(vidgen_all, images, args.repeats)}  # fmt: skip
-    result = {
-        "num_real": args.num,
-        "num_fake": args.num,
-        "torch_threads": torch.get_num_threads(),
-        "images_per_s": rates,
-        "ratio_vidgen_all_to_torchmetrics_fid": rates["vidgen_all"] / rates["torchmetrics_fid"],
-    }
+    result = measure(args.num, args.repeats, args.data_dir)
     print(f"{'path':<20} {'images/s':>10}")
-    for name, rate in rates.items():
+    for name, rate in result["images_per_s"].items():
         print(f"{name:<20} {rate:>10.0f}")
     print(f"ratio vidgen_all / torchmetrics_fid = {result['ratio_vidgen_all_to_torchmetrics_fid']:.2f}")
+    print(f"frame metrics: {result['frame_metrics_frames_per_s']:.0f} frames/s")
     out = REPO / "benchmarks" / "results" / f"eval_throughput_{time.strftime('%Y-%m-%d_%H-%M-%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

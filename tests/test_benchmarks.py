@@ -29,7 +29,18 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
     monkeypatch.setenv("VIDGEN_DATA_DIR", str(data_dir))
     out = tmp_path / "results"
     bench.main(
-        ["--tiny", "--only", "overhead", "sampling", "data", "--out", str(out), "--data-dir", str(data_dir)]
+        [
+            "--tiny",
+            "--only",
+            "overhead",
+            "sampling",
+            "data",
+            "eval",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+        ]
     )
 
     res = json.loads((out / "latest.json").read_text())
@@ -46,8 +57,12 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
     assert all(_positive(r["frames_per_s"]) for r in res["sampling"].values())
     assert _positive(res["data"][0]["ratio"])
     assert _positive(res["headline"]["overhead_ratio"]) and _positive(res["headline"]["data_headroom"])
+    assert all(_positive(v) for v in res["eval"]["images_per_s"].values())
+    assert _positive(res["eval"]["frame_metrics_frames_per_s"])
+    assert set(res["section_seconds"]) == {"peak", "overhead", "sampling", "data", "eval"}
     table = (out / "latest.md").read_text()
     assert "| overhead_ratio | dcgan" in table and "| mfu | convlstm" in table
+    assert "| eval images/s | vidgen-eval image metrics |" in table and "| eval frames/s |" in table
     assert table in capsys.readouterr().out
 
 
