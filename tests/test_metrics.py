@@ -11,7 +11,13 @@ from hydra.utils import instantiate
 
 from vidgen.data.digits import DigitsDataModule
 from vidgen.metrics.features import domain_feature_extractor
-from vidgen.metrics.generative import features_of, frame_metrics, image_metrics, precision_recall
+from vidgen.metrics.generative import (
+    features_of,
+    frame_metrics,
+    frechet_distance,
+    image_metrics,
+    precision_recall,
+)
 
 from conftest import compose_train
 
@@ -33,6 +39,23 @@ def test_fid_of_a_set_against_itself_is_zero(digits) -> None:
     metrics = image_metrics(extractor, [x], [x.clone()], "digits")
     assert abs(metrics["fid_digits"]) < 1e-2
     assert metrics["precision_digits"] == 1.0 and metrics["recall_digits"] == 1.0
+
+
+@pytest.mark.parametrize(("n_real", "n_fake"), [(500, 400), (30, 50)], ids=["more-rows", "fewer-rows"])
+def test_frechet_distance_equals_torchmetrics_fid(n_real: int, n_fake: int) -> None:
+    """Both ways of computing the trace term (fewer rows than features or not) give torchmetrics' value."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from vidgen.metrics.generative import Given
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(n_real, 64, generator=g, dtype=torch.float64).relu()
+    fake = (torch.randn(n_fake, 64, generator=g, dtype=torch.float64) * 1.3 + 0.2).relu()
+    fid = FrechetInceptionDistance(feature=Given(64))
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    assert frechet_distance(real, fake) == pytest.approx(fid.compute().item(), rel=1e-7)
+    assert abs(frechet_distance(real, real)) < 1e-9
 
 
 def test_fid_between_classes_exceeds_fid_between_halves_of_a_class(digits) -> None:

@@ -2,7 +2,9 @@
 
 The same extractor ``vidgen-eval`` and ``FIDCallback`` use (``vidgen.metrics.features``): trained on the
 data's training split on first use (with a progress bar), cached under ``<data_dir>/feature_extractors/``
-keyed by dataset and checksum, with its test accuracy saved beside it.
+keyed by dataset and checksum, with its test accuracy saved beside it. For video data
+(``data=moving_digits``, ``data=moving_mnist``) it is the C3D of ``vidgen.metrics.video_features``,
+with its order and class accuracies.
 """
 
 from __future__ import annotations
@@ -19,12 +21,19 @@ log = logging.getLogger(__name__)
 
 
 def features(cfg: DictConfig) -> float:
-    """Returns the extractor's test accuracy."""
+    """Returns the extractor's test accuracy (for video data: the C3D's order accuracy)."""
     from vidgen.metrics.features import domain_feature_extractor
     from vidgen.utils.config import build, check_config
 
     check_config(cfg)
     datamodule = build(cfg.data, "data")
+    if getattr(datamodule, "data_kind", "image") == "video":
+        from vidgen.metrics.video_features import video_feature_extractor
+
+        extractor = video_feature_extractor(datamodule, datamodule.feature_extractor)
+        name = f"{extractor.name} (C3D, {datamodule.dataset_id})"
+        print(f"video feature extractor {name}: {extractor.summary()}")
+        return extractor.order_accuracy
     extractor = domain_feature_extractor(datamodule, datamodule.feature_extractor)
     name, accuracy = f"{extractor.name} ({datamodule.dataset_id})", extractor.test_accuracy
     print(f"feature extractor {name}: test accuracy {accuracy:.2%}")

@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 INCEPTION_HELP = (
     "Fix: download the FID Inception-v3 weights once on a machine with internet, e.g. "
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-    "weights-inception-2015-12-05-6726825d.pth, "
-    "copy the file here and pass metrics.inception_weights=<path> (needs `pip install torch-fidelity`); or "
-    "use the offline domain extractor, metrics.feature_extractor=null (the data's own classifier)."
+    "weights-inception-2015-12-05-6726825d.pth (the file torchmetrics and torch-fidelity use, 91 MB), "
+    "copy the file here and pass metrics.inception_weights=<path> (needs torch-fidelity: "
+    "`pip install 'vidgen[inception]'`); or use the offline domain extractor, "
+    "metrics.feature_extractor=null (the default: the data's own classifier, trained by vidgen)."
 )
 
 
@@ -32,7 +33,11 @@ class GenerativeMetricsCallback(L.Callback):
     best value a model can hope for at this sample size, reported beside the model's.
 
     Frame predictors log their own metrics in ``test_step``; this callback writes their per-time-step
-    curves to ``<run>/per_step_metrics.csv``. Video generators: no metrics yet (a warning says so).
+    curves to ``<run>/per_step_metrics.csv``. Video generators (clips ``(B, T, C, H, W)``):
+    ``fd_c3d_<extractor>`` (Fréchet distance of the clips in the feature space of a C3D trained on the
+    data's clips, ``vidgen.metrics.video_features``; not the I3D FVD), ``fid_frames_<extractor>_mean``
+    (mean per-frame FID in the same C3D's space) and ``feature_extractor_accuracy_<extractor>`` (the
+    C3D's order accuracy; ``vidgen.metrics.generative.video_metrics``).
 
     Args:
         feature_extractor: null = the data's domain classifier (``data.feature_extractor``), trained on
@@ -61,23 +66,32 @@ class GenerativeMetricsCallback(L.Callback):
                 f"metrics.feature_extractor must be null (the data's domain classifier) or inception, "
                 f"got {feature_extractor!r}."
             )
+        if inception_weights and feature_extractor != "inception":
+            log.warning(
+                f"metrics.inception_weights={inception_weights} is ignored: the metrics use the domain "
+                "extractor unless metrics.feature_extractor=inception"
+            )
         self.feature_extractor = feature_extractor
         self.inception_weights = inception_weights
         self.num_fake, self.kid_subset_size, self.pr_k = num_fake, kid_subset_size, pr_k
         self.real_floor, self.seed = real_floor, seed
         self._real: list[torch.Tensor] = []
+        self._inception: _InceptionFeatures | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.feature_extractor == "inception":
+        if self.feature_extractor == "inception" and self._inception is None:
+            # before the test loop, so that a missing or wrong weights file stops the run at once
             self._check_inception()
+            value_range = getattr(trainer.datamodule, "value_range", (-1.0, 1.0))
+            self._inception = _InceptionFeatures(self.inception_weights, value_range)
 
     def _check_inception(self) -> None:
         path = self.inception_weights
         if not path or not Path(path).is_file():
+            problem = " is not set" if not path else f"={path} does not exist"
             raise ConfigError(
                 f"metrics.feature_extractor=inception needs the Inception-v3 weights file, but "
-                f"metrics.inception_weights={path} {'is not set' if not path else 'does not exist'} and "
-                f"nothing is downloaded at run time. {INCEPTION_HELP}"
+                f"metrics.inception_weights{problem} and nothing is downloaded at run time. {INCEPTION_HELP}"
             )
         try:
             import torch_fidelity  # noqa: F401
@@ -88,12 +102,17 @@ class GenerativeMetricsCallback(L.Callback):
 
     def _extractor(self, trainer: L.Trainer):
         if self.feature_extractor == "inception":
-            return _InceptionFeatures(self.inception_weights, trainer.datamodule.value_range), "inception"
+            if self._inception is None:
+                self.setup(trainer, None, "test")
+            return self._inception, "inception"
         from vidgen.metrics.features import domain_feature_extractor
 
         dm = trainer.datamodule
         extractor = domain_feature_extractor(dm, dm.feature_extractor)
-        log.info(f"feature extractor '{extractor.name}': test accuracy {extractor.test_accuracy:.2%}")
+        log.info(
+            f"feature extractor '{extractor.name}' ({extractor.architecture} trained on "
+            f"{dm.dataset_id}): test accuracy {extractor.test_accuracy:.2%}"
+        )
         return extractor, dm.feature_extractor
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -120,9 +139,23 @@ class GenerativeMetricsCallback(L.Callback):
 
         real = torch.cat(self._real)
         if real.ndim == 5:
-            # The domain extractors are image classifiers trained on image datamodules; a 3D-conv extractor
-            # for moving digits (and the per-frame FID that needs the digits one) is not implemented yet.
-            log.warning("vidgen-eval: no sample-quality metrics for video generators yet (see issue 5)")
+            # Video generators: clips and frames in the space of a C3D trained on the data's own clips.
+            from vidgen.metrics.generative import video_metrics
+            from vidgen.metrics.video_features import video_feature_extractor
+
+            if self.feature_extractor == "inception":
+                log.warning("metrics.feature_extractor=inception is for images: video metrics use the C3D")
+            dm = trainer.datamodule
+            extractor = video_feature_extractor(dm, dm.feature_extractor)
+            log.info(f"video feature extractor '{extractor.name}' (C3D trained on {dm.dataset_id}): "
+                     f"{extractor.summary()}")  # fmt: skip
+            fake = self._fakes(pl_module, self.num_fake or len(real))
+            metrics = video_metrics(extractor, real, fake, extractor.name)
+            metrics[f"feature_extractor_accuracy_{extractor.name}"] = extractor.order_accuracy
+            if extractor.class_accuracy is not None:
+                metrics[f"feature_extractor_class_accuracy_{extractor.name}"] = extractor.class_accuracy
+            for key, value in metrics.items():
+                pl_module.log(f"test/{key}", float(value))
             return
         fake = self._fakes(pl_module, self.num_fake or len(real))
         extractor, name = self._extractor(trainer)
@@ -130,6 +163,8 @@ class GenerativeMetricsCallback(L.Callback):
         metrics = image_metrics(extractor, [real], [fake], name, self.kid_subset_size, self.pr_k, with_is)
         if self.real_floor:
             metrics[f"fid_{name}_real_floor"] = self._floor(trainer, extractor, real, name)
+        if hasattr(extractor, "test_accuracy"):  # the domain classifier's, so that results carry it
+            metrics[f"feature_extractor_accuracy_{name}"] = extractor.test_accuracy
         for key, value in metrics.items():
             pl_module.log(f"test/{key}", float(value))
 
@@ -158,34 +193,82 @@ class GenerativeMetricsCallback(L.Callback):
                 logger.experiment.add_image("test/per_step_metrics", image, trainer.global_step)
 
     def _floor(self, trainer: L.Trainer, extractor, real: torch.Tensor, name: str) -> float:
-        from torchmetrics.image.fid import FrechetInceptionDistance
+        from vidgen.metrics.generative import features_of, frechet_distance
 
         train = []
         for batch in trainer.datamodule.train_dataloader():
             train.append(batch[0])
             if sum(len(b) for b in train) >= len(real):
                 break
-        fid = FrechetInceptionDistance(feature=extractor)
-        fid.update(real, real=True)
-        fid.update(torch.cat(train)[: len(real)], real=False)
-        return fid.compute().item()
+        batch_size = getattr(extractor, "batch_size", 512)
+        real_f, train_f = (
+            features_of(extractor, x, batch_size) for x in (real, torch.cat(train)[: len(real)])
+        )
+        return frechet_distance(real_f, train_f)
 
 
 class _InceptionFeatures(torch.nn.Module):
-    """torchmetrics' FID Inception-v3 (2048-d pool features) from a local weights file; images in the
-    data's value range, grey repeated to RGB, resized to 299 by the network."""
+    """torchmetrics' FID Inception-v3 (``NoTrainInceptionV3``, torch-fidelity's network) from a local
+    weights file: 2048-d pool features (FID, KID, precision/recall) and the 1008 unbiased logits (IS, as
+    torchmetrics' ``InceptionScore``); images in the data's value range, grey repeated to RGB, resized
+    to 299 by the network.
+
+    The file is first read with ``torch.load(weights_only=True)``: a truncated or foreign file, or one
+    holding anything but tensors (torch-fidelity itself loads it with ``weights_only=False``, which would
+    run code), stops with one ``ConfigError`` instead of a traceback from inside torch.
+    """
+
+    batch_size = 64  # 299x299 activations: 64 images need about 2 GB
 
     def __init__(self, weights: str, value_range: tuple[float, float]):
         super().__init__()
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                      feature_extractor_weights_path=weights)  # fmt: skip
+        what = f"metrics.inception_weights={weights}"
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch's unpickler raises anything from IndexError to EOFError on garbage
+            raise ConfigError(
+                f"{what} is not a readable PyTorch weights file ({e.__class__.__name__}: "
+                f"{str(e).strip().splitlines()[0][:200]}). {INCEPTION_HELP}"
+            ) from e
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ConfigError(
+                f"{what} holds a {type(state).__name__}, not a state_dict of tensors. {INCEPTION_HELP}"
+            )
+        try:
+            self.net = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=["2048", "logits_unbiased"],
+                feature_extractor_weights_path=weights,
+            )
+        except RuntimeError as e:  # load_state_dict: missing/unexpected keys, size mismatches
+            raise ConfigError(
+                f"{what} does not hold the FID Inception-v3 weights torch-fidelity expects "
+                f"({_state_dict_mismatch(e)}). {INCEPTION_HELP}"
+            ) from e
         self.lo, self.hi = value_range
         self.num_features = 2048
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _uint8(self, x: torch.Tensor) -> torch.Tensor:
         unit = ((x - self.lo) / (self.hi - self.lo)).clamp(0, 1)
         if unit.shape[1] == 1:
             unit = unit.repeat(1, 3, 1, 1)
-        return self.net((unit * 255).round().to(torch.uint8)).double()
+        return (unit * 255).round().to(torch.uint8)
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features, logits = self.net._torch_fidelity_forward(self._uint8(x))
+        return features.double(), logits.double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_logits(x)[0]
+
+    def classifier(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits for the Inception Score (torch-fidelity's ``logits_unbiased``)."""
+        return self.features_and_logits(x)[1]
+
+
+def _state_dict_mismatch(error: RuntimeError) -> str:
+    """The first lines of ``load_state_dict``'s error, shortened: which keys are missing or unexpected."""
+    lines = [line.strip() for line in str(error).splitlines()[1:3] if line.strip()]
+    return "; ".join(line[:160] + ("..." if len(line) > 160 else "") for line in lines) or "no details"

@@ -1,9 +1,11 @@
 """What every vidgen datamodule shares: the attributes other code reads, splits, loaders, data errors.
 
 Other code relies on this interface (see ``DigitsDataModule``, the first one): class attributes
-``data_kind`` (``image``/``video``) and ``num_classes``; attributes ``data_dir``, ``image_size``,
-``channels``, ``batch_size``, ``value_range``, ``feature_extractor``; ``dataset_id`` (names the data for
-caches) and ``checksum`` (set by ``setup``). Batches are ``(x, y)`` with ``y`` long class labels.
+``data_kind`` (``image``/``video``), ``num_classes`` and ``feature_net`` (the architecture of the domain
+feature classifier, ``vidgen.metrics.features``: ``lenet5`` or ``resnet``); attributes ``data_dir``,
+``image_size``, ``channels``, ``batch_size``, ``value_range``, ``feature_extractor``; ``dataset_id``
+(names the data for caches) and ``checksum`` (set by ``setup``). Batches are ``(x, y)`` with ``y``
+long class labels.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class VidgenDataModule(L.LightningDataModule):
 
     data_kind = "image"
     num_classes = 10
+    feature_net = "lenet5"
 
     def __init__(
         self,

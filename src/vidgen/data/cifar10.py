@@ -105,6 +105,8 @@ class CIFAR10DataModule(VidgenDataModule):
 
     data_kind = "image"
     num_classes = 10
+    # The domain feature classifier: the CIFAR ResNet of He et al. 2016 (vidgen.nets.resnet_classifier).
+    feature_net = "resnet"
 
     def __init__(
         self,

@@ -76,6 +76,9 @@ class ImageFolderDataModule(VidgenDataModule):
 
     data_kind = "image"
     num_classes: int | None = None
+    # The domain feature classifier: natural images need more than LeNet-5; the CIFAR ResNet of He et al.
+    # 2016 runs at 32x32 (larger images are downsampled to it, see vidgen.nets.resnet_classifier).
+    feature_net = "resnet"
 
     def __init__(
         self,
