@@ -27,10 +27,22 @@ class FiniteLossCheck(L.Callback):
             return
         for key, value in trainer.callback_metrics.items():
             if key.startswith("train/") and value.numel() == 1 and not math.isfinite(float(value)):
-                last = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
+                last = _last_checkpoint(trainer) or "none written yet"
                 raise TrainingDiverged(
                     f"{key} became {float(value)} at epoch {trainer.current_epoch}, batch {batch_idx}: "
                     f"training diverged and was stopped. Last good checkpoint: {last}. Fix: lower the "
                     "learning rate (model.optimizer*.lr) or check the data's value range; resume with "
                     "ckpt_path=<that file>."
                 )
+
+
+def _last_checkpoint(trainer: L.Trainer) -> str:
+    """The newest ``last.ckpt`` any checkpoint callback wrote: ``save_last``'s copy, or the file of a
+    callback without a monitor (``conf/callbacks/model_checkpoint.yaml``'s ``last_checkpoint``)."""
+    for callback in trainer.checkpoint_callbacks:
+        path = getattr(callback, "last_model_path", "") or (
+            getattr(callback, "best_model_path", "") if getattr(callback, "monitor", "") is None else ""
+        )
+        if path:
+            return path
+    return ""
