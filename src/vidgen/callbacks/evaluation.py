@@ -135,7 +135,7 @@ class GenerativeMetricsCallback(L.Callback):
             return
         if not self._real:
             return
-        from vidgen.metrics.generative import image_metrics
+        from vidgen.metrics.generative import features_of, image_metrics
 
         real = torch.cat(self._real)
         if real.ndim == 5:
@@ -159,10 +159,13 @@ class GenerativeMetricsCallback(L.Callback):
             return
         fake = self._fakes(pl_module, self.num_fake or len(real))
         extractor, name = self._extractor(trainer)
-        with_is = hasattr(extractor, "classifier")
-        metrics = image_metrics(extractor, [real], [fake], name, self.kid_subset_size, self.pr_k, with_is)
+        # the test images are encoded once, for the model's metrics and for the real floor
+        real_f = features_of(extractor, real, getattr(extractor, "batch_size", 512))
+        metrics = image_metrics(
+            extractor, [real], [fake], name, self.kid_subset_size, self.pr_k, real_features=real_f
+        )
         if self.real_floor:
-            metrics[f"fid_{name}_real_floor"] = self._floor(trainer, extractor, real, name)
+            metrics[f"fid_{name}_real_floor"] = self._floor(trainer, extractor, real_f)
         if hasattr(extractor, "test_accuracy"):  # the domain classifier's, so that results carry it
             metrics[f"feature_extractor_accuracy_{name}"] = extractor.test_accuracy
         for key, value in metrics.items():
@@ -192,17 +195,17 @@ class GenerativeMetricsCallback(L.Callback):
                 image = pil_to_tensor(Image.open(figure).convert("RGB"))
                 logger.experiment.add_image("test/per_step_metrics", image, trainer.global_step)
 
-    def _floor(self, trainer: L.Trainer, extractor, real: torch.Tensor, name: str) -> float:
+    def _floor(self, trainer: L.Trainer, extractor, real_f: torch.Tensor) -> float:
+        """FID of as many training images as there are test images (features ``real_f``) against them."""
         from vidgen.metrics.generative import features_of, frechet_distance
 
         train = []
         for batch in trainer.datamodule.train_dataloader():
             train.append(batch[0])
-            if sum(len(b) for b in train) >= len(real):
+            if sum(len(b) for b in train) >= len(real_f):
                 break
-        batch_size = getattr(extractor, "batch_size", 512)
-        real_f, train_f = (
-            features_of(extractor, x, batch_size) for x in (real, torch.cat(train)[: len(real)])
+        train_f = features_of(
+            extractor, torch.cat(train)[: len(real_f)], getattr(extractor, "batch_size", 512)
         )
         return frechet_distance(real_f, train_f)
 
@@ -262,10 +265,6 @@ class _InceptionFeatures(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features_and_logits(x)[0]
-
-    def classifier(self, x: torch.Tensor) -> torch.Tensor:
-        """The logits for the Inception Score (torch-fidelity's ``logits_unbiased``)."""
-        return self.features_and_logits(x)[1]
 
 
 def _state_dict_mismatch(error: RuntimeError) -> str:

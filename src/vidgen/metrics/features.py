@@ -126,12 +126,34 @@ def test_accuracy(net: nn.Module, datamodule: Any) -> float:
     return correct / total
 
 
-def training_progress():
-    """The progress bar of a feature network's training: steps done of all, elapsed and remaining time."""
+def fit_feature_net(
+    net: nn.Module,
+    loader: Any,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None,
+    loss_of: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+    what: str,
+) -> None:
+    """``epochs`` passes over ``loader``'s ``(x, y)`` batches minimising ``loss_of(net, x, y)``, the
+    schedule stepped per batch, with a progress bar described by ``what`` (steps done of all, elapsed
+    and remaining time)."""
     from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-    return Progress(*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn())  # fmt: skip
+    columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns) as progress:
+        task = progress.add_task(what, total=epochs * len(loader))
+        for epoch in range(epochs):
+            net.train()
+            for x, y in loader:
+                loss = loss_of(net, x, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                progress.update(task, advance=1, description=f"{what}, epoch {epoch + 1}/{epochs}")
 
 
 def _train_classifier(
@@ -155,21 +177,12 @@ def _train_classifier(
         else:
             opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
         fill = sum(datamodule.value_range) / 2  # the mid-grey of the data's range
+
+        def loss_of(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(net(random_crop_flip(x, fill=fill) if recipe["augment"] else x), y)
+
         what = f"Training FID feature classifier {architecture_name(architecture)} on {datamodule.dataset_id}"
-        with training_progress() as progress:
-            task = progress.add_task(what, total=steps)
-            for epoch in range(epochs):
-                net.train()
-                for x, y in loader:
-                    if recipe["augment"]:
-                        x = random_crop_flip(x, fill=fill)
-                    loss = nn.functional.cross_entropy(net(x), y)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    if schedule is not None:
-                        schedule.step()
-                    progress.update(task, advance=1, description=f"{what}, epoch {epoch + 1}/{epochs}")
+        fit_feature_net(net, loader, epochs, opt, schedule, loss_of, what)
         accuracy = test_accuracy(net, datamodule)
     return net, accuracy
 
@@ -235,7 +248,7 @@ def domain_feature_extractor(
         return net, meta
 
     net, meta = load_or_train(
-        cache_file(datamodule, name, display.lower().replace("-", "")),  # lenet5, resnet14
+        cache_file(datamodule, name, display.lower().replace("-", "")),  # lenet5, resnet8
         lambda: build_classifier(architecture, datamodule.channels, datamodule.num_classes),
         train,
         f"FID features '{name}'",

@@ -40,13 +40,11 @@ def features_of(extractor: nn.Module, images: torch.Tensor, batch_size: int = 51
 def features_and_logits_of(
     extractor: nn.Module, images: torch.Tensor, batch_size: int = 512
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (float64 rows) and class logits of ``images`` in one pass when the extractor offers
-    ``features_and_logits``, else in two (``extractor(x)``, ``extractor.classifier(x)``)."""
-    both = getattr(extractor, "features_and_logits", None)
+    """Features (float64 rows) and class logits of ``images``, one pass of
+    ``extractor.features_and_logits``."""
     features, logits = [], []
     for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size]
-        f, z = both(x) if both is not None else (extractor(x), extractor.classifier(x))
+        f, z = extractor.features_and_logits(images[i : i + batch_size])
         features.append(f.double())
         logits.append(z.double())
     return torch.cat(features), torch.cat(logits)
@@ -91,12 +89,14 @@ def image_metrics(
     kid_subset_size: int = 100,
     pr_k: int = 3,
     inception_score: bool = True,
+    real_features: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """FID, KID (mean, std), IS and precision/recall of ``fake`` against ``real`` image batches.
 
-    ``extractor`` maps images (as the data gives them) to features and, when ``inception_score``, has a
-    ``classifier`` giving logits (or ``features_and_logits``, both in one pass). Every image is encoded
-    once (batches of ``extractor.batch_size``, default 512); the metrics share the features. Keys:
+    ``extractor`` maps images (as the data gives them) to features and, when ``inception_score``, has
+    ``features_and_logits`` (both in one pass). Every image is encoded once (batches of
+    ``extractor.batch_size``, default 512); the metrics share the features. ``real_features``: those of
+    ``real``, when the caller has already computed them (``features_of``), so they are not again. Keys:
     ``fid_<name>``, ``kid_<name>_mean``, ``kid_<name>_std``, ``is_<name>``, ``precision_<name>``,
     ``recall_<name>`` (without the ``split/`` prefix).
     """
@@ -105,7 +105,7 @@ def image_metrics(
 
     real, fake = torch.cat(list(real)), torch.cat(list(fake))
     batch_size = getattr(extractor, "batch_size", 512)
-    real_f = features_of(extractor, real, batch_size)
+    real_f = features_of(extractor, real, batch_size) if real_features is None else real_features
     if inception_score:
         fake_f, fake_logits = features_and_logits_of(extractor, fake, batch_size)
     else:

@@ -43,6 +43,7 @@ depend on whether the cache existed), and loaded from there after.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -50,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vidgen.metrics.features import FeatureExtractor, cache_file, load_or_train, training_progress
+from vidgen.metrics.features import FeatureExtractor, cache_file, fit_feature_net, load_or_train
 from vidgen.nets.c3d import C3D
 
 log = logging.getLogger(__name__)
@@ -143,12 +144,14 @@ def c3d_accuracies(net: C3D, datamodule: Any, seed: int = 0) -> tuple[float, flo
     return order_hits / order_total, (class_hits / class_total if class_total else None)
 
 
-def _train_c3d(datamodule: Any, epochs: int, seed: int) -> tuple[C3D, float, float | None]:
-    """Trains the C3D by ``RECIPE`` on the train split; returns it and its order and class accuracies."""
+def _train_c3d(
+    build: Callable[[], C3D], datamodule: Any, epochs: int, seed: int
+) -> tuple[C3D, float, float | None]:
+    """Trains ``build()`` by ``RECIPE`` on the train split; returns it and its order and class accuracies."""
     # fork_rng: training the extractor on first use must not change the run's own random stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = C3D(channels=datamodule.channels, num_classes=datamodule.num_classes, num_orders=len(ORDERS))
+        net = build()
         train = datamodule.splits["train"]
         batch_size = min(RECIPE["batch_size"], len(train))
         loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True,
@@ -158,17 +161,7 @@ def _train_c3d(datamodule: Any, epochs: int, seed: int) -> tuple[C3D, float, flo
         opt = torch.optim.Adam(net.parameters(), lr=RECIPE["lr"])
         schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=RECIPE["lr"], total_steps=steps)
         what = f"Training video feature net C3D on {datamodule.dataset_id}"
-        with training_progress() as progress:
-            task = progress.add_task(what, total=steps)
-            for epoch in range(epochs):
-                net.train()
-                for x, y in loader:
-                    loss = _loss(net, x, y)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    schedule.step()
-                    progress.update(task, advance=1, description=f"{what}, epoch {epoch + 1}/{epochs}")
+        fit_feature_net(net, loader, epochs, opt, schedule, _loss, what)
         order_accuracy, class_accuracy = c3d_accuracies(net, datamodule, seed)
     return net, order_accuracy, class_accuracy
 
@@ -190,7 +183,7 @@ def video_feature_extractor(
         return C3D(channels=datamodule.channels, num_classes=datamodule.num_classes, num_orders=len(ORDERS))
 
     def train() -> tuple[nn.Module, dict[str, Any]]:
-        net, order_accuracy, class_accuracy = _train_c3d(datamodule, epochs, seed)
+        net, order_accuracy, class_accuracy = _train_c3d(build, datamodule, epochs, seed)
         meta = {"dataset": datamodule.dataset_id, "checksum": datamodule.checksum, "architecture": "C3D",
                 "task": list(ORDERS), "epochs": epochs, "seed": seed, "recipe": RECIPE,
                 "order_accuracy": order_accuracy, "class_accuracy": class_accuracy}  # fmt: skip
