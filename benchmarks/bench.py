@@ -89,9 +89,10 @@ WORKLOADS = {
 }
 
 
-def workload_cfg(name: str, s: dict, output_dir: Path, steps: int) -> DictConfig:
+def workload_cfg(name: str, s: dict, output_dir: Path, extra: tuple[str, ...] = ()) -> DictConfig:
     over = [
         *WORKLOADS[name],
+        *extra,
         "logger=csv",
         "callbacks=none",
         "trainer.max_epochs=1",
@@ -111,6 +112,11 @@ def workload_cfg(name: str, s: dict, output_dir: Path, steps: int) -> DictConfig
             "data.num_output_frames=2",
         ]
     return compose_cfg(over, output_dir)
+
+
+def memory_format(cfg: DictConfig) -> str:
+    """The hand-loop variant that matches the model's config, so both sides run the same kernels."""
+    return "channels_last" if cfg.model.get("channels_last") else "eager"
 
 
 def fake_batch(cfg: DictConfig, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,9 +254,12 @@ def top_ops_by_time(name: str, cfg: DictConfig, batch: tuple, k: int = 5) -> lis
 
     model = instantiate(cfg.model)
     step = hand_step(name, model)
-    step(batch[0])
+    x = batch[0]
+    if memory_format(cfg) == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    step(x)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step(batch[0])
+        step(x)
     events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in events) or 1
     return [{"op": e.key, "share": e.self_cpu_time_total / total} for e in events[:k]]
@@ -272,13 +281,12 @@ def gemm_peak(n: int, reps: int = 5) -> dict:
 def overhead(s: dict, tmp: Path) -> dict:
     out = {}
     for name in WORKLOADS:
-        total = s["warmup"] + s["steps"]
-        cfg = workload_cfg(name, s, tmp / name, total)
+        cfg = workload_cfg(name, s, tmp / name)
         batch = fake_batch(cfg)
         hand, vid = [], []
         for r in range(s["repeats"]):  # alternate, so a load change hits both sides alike
-            hand += time_hand(name, cfg, batch, s)
-            cfg = workload_cfg(name, s, tmp / f"{name}_{r}", total)
+            hand += time_hand(name, cfg, batch, s, memory_format(cfg))
+            cfg = workload_cfg(name, s, tmp / f"{name}_{r}")
             vid += time_vidgen(cfg, batch, s)
             print(
                 f"  {name} repeat {r}: hand {rate(hand):.3f} steps/s, vidgen {rate(vid):.3f} steps/s",
@@ -287,6 +295,7 @@ def overhead(s: dict, tmp: Path) -> dict:
         flops, by_op = flops_per_step(name, cfg, batch)
         row = {
             "batch_shape": list(batch[0].shape),
+            "memory_format": memory_format(cfg),
             "steps_timed": s["steps"],
             "warmup_steps": s["warmup"],
             "repeats": s["repeats"],
@@ -310,25 +319,75 @@ def add_mfu(rows: dict, peak: float) -> None:
         row["mfu_hand"] = row["flops_per_step"] * row["hand_steps_per_s"] / peak
 
 
+# The per-model options of the GAN and VAE families: measured through vidgen as well as by hand.
+VIDGEN_VARIANTS = {
+    "eager": ("model.channels_last=false", "model.compile=false"),
+    "channels_last": ("model.channels_last=true", "model.compile=false"),
+    "compile": ("model.channels_last=false", "model.compile=true"),
+}
+
+
 def variants(s: dict, tmp: Path) -> dict:
-    """What channels_last and torch.compile buy on this CPU: hand-loop steps/s relative to eager."""
+    """What channels_last and torch.compile buy on this CPU: steps/s relative to eager (NCHW, no compile),
+    in the hand-written loop and, for DCGAN, through vidgen with the ``model.channels_last`` and
+    ``model.compile`` options. Runs alternate between variants in every repeat."""
     out = {}
     for name in WORKLOADS:
-        cfg = workload_cfg(name, s, tmp / f"variants_{name}", s["warmup"] + s["steps"])
-        batch = fake_batch(cfg)
+        batch = fake_batch(workload_cfg(name, s, tmp / f"variants_{name}"))
         # compile: DCGAN only; ConvLSTM's 20-step unrolled graph takes minutes to compile on 2 cores
         kinds = ["eager", "channels_last", *(["compile"] if s["compile"] and name == "dcgan" else [])]
-        times: dict[str, list[float]] = {k: [] for k in kinds}
-        for _ in range(s["repeats"]):
-            for kind in kinds:
+        sides = ["hand", "vidgen"] if name == "dcgan" else ["hand"]  # the sequence family has no options
+        times = {(side, k): [] for side in sides for k in kinds}
+        ws = {**s, "warmup": s["warmup"] + 2}
+        for r in range(s["repeats"]):
+            for side, kind in times:
                 # compile: recompiling in every repeat costs minutes; its warm-up absorbs compilation
-                if kind == "compile" and times[kind]:
+                if kind == "compile" and times[side, kind]:
                     continue
-                times[kind] += time_hand(name, cfg, batch, {**s, "warmup": s["warmup"] + 2}, kind)
-        eager = rate(times["eager"])
-        out[name] = {k: {"steps_per_s": rate(v), "speedup": rate(v) / eager} for k, v in times.items()}
-        print(f"  {name}: " + ", ".join(f"{k} x{v['speedup']:.2f}" for k, v in out[name].items()), flush=True)
+                if side == "hand":
+                    cfg = workload_cfg(name, s, tmp / f"variants_{name}")
+                    times[side, kind] += time_hand(name, cfg, batch, ws, kind)
+                else:
+                    cfg = workload_cfg(name, s, tmp / f"variants_{name}_{kind}_{r}", VIDGEN_VARIANTS[kind])
+                    times[side, kind] += time_vidgen(cfg, batch, ws)
+        out[name] = {side: {} for side in sides}
+        for (side, kind), seconds in times.items():
+            speedup = rate(seconds) / rate(times[side, "eager"])
+            out[name][side][kind] = {"steps_per_s": rate(seconds), "speedup": speedup}
+        for side, row in out[name].items():
+            speedups = ", ".join(f"{k} x{v['speedup']:.2f}" for k, v in row.items())
+            print(f"  {name} ({side}): {speedups}", flush=True)
+    for name in s.get("option_models", []):
+        out[name] = {"vidgen": option_speedup(name, s, tmp)}
+        print(f"  {name} (vidgen): channels_last x{out[name]['vidgen']['channels_last']['speedup']:.2f}")
     return out
+
+
+# More models whose default for model.channels_last was set from a measurement (``--option-models``):
+# the training step through vidgen with the option off and on, at the model's usual data and batch.
+OPTION_MODELS = {
+    "dcgan_digits": ["data=digits", "model=dcgan", "loss=gan_ns"],
+    "resnet_gan": ["data=cifar10", "model=resnet_gan", "loss=gan_hinge", "data.batch_size=64"],
+    "vae_conv": ["data=digits", "model=vae_conv", "loss=elbo", "data.batch_size=128"],
+    "vgan": ["data=moving_mnist", "model=vgan", "loss=gan_ns", "data.batch_size=8"],
+    "mocogan": ["data=moving_mnist", "model=mocogan", "loss=gan_ns", "data.batch_size=8"],
+}
+
+
+def option_speedup(name: str, s: dict, tmp: Path) -> dict:
+    """vidgen steps/s with ``model.channels_last`` false and true, alternated over the repeats."""
+    base = ["logger=csv", "callbacks=none", "trainer.max_epochs=1", "trainer.limit_val_batches=0",
+            "trainer.num_sanity_val_steps=0", *OPTION_MODELS[name]]  # fmt: skip
+    batch = fake_batch(compose_cfg(base, tmp / f"option_{name}"))
+    kinds = {"eager": "model.channels_last=false", "channels_last": "model.channels_last=true"}
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(s["repeats"]):
+        for kind, override in kinds.items():
+            cfg = compose_cfg([*base, override], tmp / f"option_{name}_{kind}_{r}")
+            times[kind] += time_vidgen(cfg, batch, {**s, "warmup": s["warmup"] + 2})
+    eager = rate(times["eager"])
+    return {k: {"steps_per_s": rate(v), "speedup": rate(v) / eager, "batch_shape": list(batch[0].shape)}
+            for k, v in times.items()}  # fmt: skip
 
 
 def _launch(cmd: list[str], env: dict, probe: Path | None, timeout: float = 900) -> dict[str, float]:
@@ -533,13 +592,16 @@ def markdown(res: dict) -> str:
                 f"| data_headroom | {row['data']} ({row['model']}) | {_fmt(row['ratio'], 10)} | ≥ 10 | "
                 f"{row['data_samples_per_s']:,.0f} / {row['model_samples_per_s']:,.1f} samples/s |"
             )
-    for name, row in res.get("variants", {}).items():
-        for kind, v in row.items():
-            if kind != "eager":
-                lines.append(
-                    f"| speed-up of {kind} | {name} (hand loop) | x{v['speedup']:.2f} | -- | "
-                    f"{v['steps_per_s']:.3f} vs eager {row['eager']['steps_per_s']:.3f} steps/s |"
-                )
+    for name, sides in res.get("variants", {}).items():
+        for side, row in sides.items():
+            where = "hand loop" if side == "hand" else "vidgen, `model.<option>=true`"
+            for kind, v in row.items():
+                if kind != "eager":
+                    shape = " " + "x".join(map(str, v["batch_shape"])) if "batch_shape" in v else ""
+                    lines.append(
+                        f"| speed-up of {kind} | {name}{shape} ({where}) | x{v['speedup']:.2f} | -- | "
+                        f"{v['steps_per_s']:.3f} vs eager {row['eager']['steps_per_s']:.3f} steps/s |"
+                    )
     for name, row in res.get("sampling", {}).items():
         lines.append(
             f"| sampling frames/s | {name} {row['image_size']}x{row['image_size']} | "
@@ -587,6 +649,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="fewer steps and launches (under 3 minutes)")
     p.add_argument("--tiny", action="store_true", help="tiny nets: checks that the code runs (tests)")
     p.add_argument("--only", nargs="*", choices=SECTIONS, help="sections to run (default: all)")
+    p.add_argument(
+        "--option-models",
+        nargs="*",
+        default=[],
+        choices=sorted(OPTION_MODELS),
+        help="variants section: also measure model.channels_last through vidgen for these models",
+    )
     p.add_argument("--out", default=str(HERE / "results"), help="folder of latest.json / latest.md")
     p.add_argument(
         "--data-dir",
@@ -595,7 +664,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = p.parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
-    s, only = SETTINGS[mode], set(args.only or SECTIONS)
+    s, only = {**SETTINGS[mode], "option_models": args.option_models}, set(args.only or SECTIONS)
     torch.set_num_threads(max(1, torch.get_num_threads()))  # the default (= cores); recorded below
     res: dict = {"mode": mode, "settings": s, "machine": machine(), "targets": TARGETS}
     t0 = time.perf_counter()
@@ -624,7 +693,7 @@ def main(argv: list[str] | None = None) -> dict:
                            "flops_per_s": max(res["peak"]["flops_per_s"], after["flops_per_s"])}  # fmt: skip
             add_mfu(res["overhead"], res["peak"]["flops_per_s"])
         if "variants" in only:
-            message = "variants: channels_last / torch.compile vs eager (hand-written loop) ..."
+            message = "variants: channels_last / torch.compile vs eager (hand loop and vidgen) ..."
             res["variants"] = run("variants", message, lambda: variants(s, tmp))
         if "sampling" in only:
             res["sampling"] = run("sampling", "sampling frames/s ...", lambda: sampling(s, tmp))

@@ -33,6 +33,7 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
             "--tiny",
             "--only",
             "overhead",
+            "variants",
             "sampling",
             "data",
             "eval",
@@ -53,15 +54,22 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
         assert _positive(row["overhead_ratio"]) and _positive(row["mfu"])
         assert row["flops_per_step"] > 0 and "convolution" in " ".join(row["flops_by_op"])
         assert row["top_ops_by_time"]
+    # the options measured by hand and through vidgen (model.channels_last) for DCGAN, by hand for ConvLSTM
+    variants = res["variants"]
+    assert set(variants["dcgan"]) == {"hand", "vidgen"} and set(variants["convlstm"]) == {"hand"}
+    for side in variants["dcgan"].values():
+        assert side["eager"]["speedup"] == 1.0 and _positive(side["channels_last"]["speedup"])
+    assert res["overhead"]["dcgan"]["memory_format"] == "channels_last"  # the hand loop follows the config
     assert {"vgan", "mocogan", "convlstm"} <= set(res["sampling"])
     assert all(_positive(r["frames_per_s"]) for r in res["sampling"].values())
     assert _positive(res["data"][0]["ratio"])
     assert _positive(res["headline"]["overhead_ratio"]) and _positive(res["headline"]["data_headroom"])
     assert all(_positive(v) for v in res["eval"]["images_per_s"].values())
     assert _positive(res["eval"]["frame_metrics_frames_per_s"])
-    assert set(res["section_seconds"]) == {"peak", "overhead", "sampling", "data", "eval"}
+    assert set(res["section_seconds"]) == {"peak", "overhead", "variants", "sampling", "data", "eval"}
     table = (out / "latest.md").read_text()
     assert "| overhead_ratio | dcgan" in table and "| mfu | convlstm" in table
+    assert "| speed-up of channels_last | dcgan (vidgen, `model.<option>=true`) |" in table
     assert "| eval images/s | vidgen-eval image metrics |" in table and "| eval frames/s |" in table
     assert table in capsys.readouterr().out
 
