@@ -35,12 +35,12 @@ results: install
 	$(BIN)/python -m vidgen.results
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
 
 .PHONY: bench
 # vidgen vs a hand-written loop and this machine's peak; QUICK=1 for a run of under 3 minutes.

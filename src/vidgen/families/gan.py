@@ -62,7 +62,7 @@ class GANModule(L.LightningModule):
         channels_last: keep the conv weights and the image batches in channels-last memory format,
             which oneDNN's CPU convolutions run faster on (``vidgen.families.memory_format``).
         compile: ``torch.compile`` G and D in place when fitting (``nn.Module.compile``, so checkpoint keys
-            do not change). The first steps compile; measured x1.05 per step for DCGAN on this CPU. Not
+            do not change). The first steps compile; measured x1.03-1.06 per DCGAN step here. Not
             with a gradient-penalty loss: compiled graphs have no double backward.
     """
 
