@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -38,11 +39,11 @@ def _chunks(data: bytes):
         pos += HEADER + length
 
 
-def read_records(path: str | Path) -> list:
+def _parse(data: bytes) -> list:
     from wandb.proto import wandb_internal_pb2
 
     records, parts = [], []
-    for kind, payload in _chunks(Path(path).read_bytes()):
+    for kind, payload in _chunks(data):
         parts.append(payload)
         if kind in (FULL, LAST):
             record = wandb_internal_pb2.Record()
@@ -50,6 +51,25 @@ def read_records(path: str | Path) -> list:
             records.append(record)
             parts = []
     return records
+
+
+def read_records(path: str | Path, timeout: float = 60.0) -> list:
+    """The run's records, once the file is complete (its last record is ``exit``).
+
+    ``wandb.finish()`` can return before the wandb-core service has written the whole file: seen once
+    in a full test run on the 2-core machine (the history rows logged before were missing). So this
+    waits, up to ``timeout`` seconds, for the ``exit`` record that wandb-core writes last.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            records = _parse(Path(path).read_bytes())
+        except AssertionError:  # a chunk still being written
+            records = []
+        if records and records[-1].WhichOneof("record_type") == "exit":
+            return records
+        time.sleep(0.2)
+    return _parse(Path(path).read_bytes())
 
 
 def history_rows(path: str | Path) -> list[dict]:
