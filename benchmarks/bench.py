@@ -89,9 +89,20 @@ WORKLOADS = {
 }
 
 
+# More models whose default for model.channels_last was set from a measurement (``--option-models``):
+# the training step through vidgen with the option off and on, at the model's usual data and batch.
+OPTION_MODELS = {
+    "dcgan_digits": ["data=digits", "model=dcgan", "loss=gan_ns"],
+    "resnet_gan": ["data=cifar10", "model=resnet_gan", "loss=gan_hinge", "data.batch_size=64"],
+    "vae_conv": ["data=digits", "model=vae_conv", "loss=elbo", "data.batch_size=128"],
+    "vgan": ["data=moving_mnist", "model=vgan", "loss=gan_ns", "data.batch_size=8"],
+    "mocogan": ["data=moving_mnist", "model=mocogan", "loss=gan_ns", "data.batch_size=8"],
+}
+
+
 def workload_cfg(name: str, s: dict, output_dir: Path, extra: tuple[str, ...] = ()) -> DictConfig:
     over = [
-        *WORKLOADS[name],
+        *(WORKLOADS.get(name) or OPTION_MODELS[name]),
         *extra,
         "logger=csv",
         "callbacks=none",
@@ -319,24 +330,27 @@ def add_mfu(rows: dict, peak: float) -> None:
         row["mfu_hand"] = row["flops_per_step"] * row["hand_steps_per_s"] / peak
 
 
-# The per-model options of the GAN and VAE families: measured through vidgen as well as by hand.
+# The per-model options through vidgen (every model config defaults to model.compile=false; the VAE
+# family has no compile option, so eager sets channels_last only).
 VIDGEN_VARIANTS = {
-    "eager": ("model.channels_last=false", "model.compile=false"),
-    "channels_last": ("model.channels_last=true", "model.compile=false"),
+    "eager": ("model.channels_last=false",),
+    "channels_last": ("model.channels_last=true",),
     "compile": ("model.channels_last=false", "model.compile=true"),
 }
 
 
 def variants(s: dict, tmp: Path) -> dict:
     """What channels_last and torch.compile buy on this CPU: steps/s relative to eager (NCHW, no compile),
-    in the hand-written loop and, for DCGAN, through vidgen with the ``model.channels_last`` and
-    ``model.compile`` options. Runs alternate between variants in every repeat."""
+    in the hand-written loop and, for DCGAN and the ``--option-models``, through vidgen with the
+    ``model.channels_last`` and ``model.compile`` options. Runs alternate between variants in every
+    repeat."""
     out = {}
-    for name in WORKLOADS:
+    for name in [*WORKLOADS, *s.get("option_models", [])]:
         batch = fake_batch(workload_cfg(name, s, tmp / f"variants_{name}"))
         # compile: DCGAN only; ConvLSTM's 20-step unrolled graph takes minutes to compile on 2 cores
         kinds = ["eager", "channels_last", *(["compile"] if s["compile"] and name == "dcgan" else [])]
-        sides = ["hand", "vidgen"] if name == "dcgan" else ["hand"]  # the sequence family has no options
+        # the sequence family has no options; the option models are measured through vidgen only
+        sides = {"dcgan": ["hand", "vidgen"], "convlstm": ["hand"]}.get(name, ["vidgen"])
         times = {(side, k): [] for side in sides for k in kinds}
         ws = {**s, "warmup": s["warmup"] + 2}
         for r in range(s["repeats"]):
@@ -353,41 +367,12 @@ def variants(s: dict, tmp: Path) -> dict:
         out[name] = {side: {} for side in sides}
         for (side, kind), seconds in times.items():
             speedup = rate(seconds) / rate(times[side, "eager"])
-            out[name][side][kind] = {"steps_per_s": rate(seconds), "speedup": speedup}
+            out[name][side][kind] = {"steps_per_s": rate(seconds), "speedup": speedup,
+                                     "batch_shape": list(batch[0].shape)}  # fmt: skip
         for side, row in out[name].items():
             speedups = ", ".join(f"{k} x{v['speedup']:.2f}" for k, v in row.items())
             print(f"  {name} ({side}): {speedups}", flush=True)
-    for name in s.get("option_models", []):
-        out[name] = {"vidgen": option_speedup(name, s, tmp)}
-        print(f"  {name} (vidgen): channels_last x{out[name]['vidgen']['channels_last']['speedup']:.2f}")
     return out
-
-
-# More models whose default for model.channels_last was set from a measurement (``--option-models``):
-# the training step through vidgen with the option off and on, at the model's usual data and batch.
-OPTION_MODELS = {
-    "dcgan_digits": ["data=digits", "model=dcgan", "loss=gan_ns"],
-    "resnet_gan": ["data=cifar10", "model=resnet_gan", "loss=gan_hinge", "data.batch_size=64"],
-    "vae_conv": ["data=digits", "model=vae_conv", "loss=elbo", "data.batch_size=128"],
-    "vgan": ["data=moving_mnist", "model=vgan", "loss=gan_ns", "data.batch_size=8"],
-    "mocogan": ["data=moving_mnist", "model=mocogan", "loss=gan_ns", "data.batch_size=8"],
-}
-
-
-def option_speedup(name: str, s: dict, tmp: Path) -> dict:
-    """vidgen steps/s with ``model.channels_last`` false and true, alternated over the repeats."""
-    base = ["logger=csv", "callbacks=none", "trainer.max_epochs=1", "trainer.limit_val_batches=0",
-            "trainer.num_sanity_val_steps=0", *OPTION_MODELS[name]]  # fmt: skip
-    batch = fake_batch(compose_cfg(base, tmp / f"option_{name}"))
-    kinds = {"eager": "model.channels_last=false", "channels_last": "model.channels_last=true"}
-    times: dict[str, list[float]] = {k: [] for k in kinds}
-    for r in range(s["repeats"]):
-        for kind, override in kinds.items():
-            cfg = compose_cfg([*base, override], tmp / f"option_{name}_{kind}_{r}")
-            times[kind] += time_vidgen(cfg, batch, {**s, "warmup": s["warmup"] + 2})
-    eager = rate(times["eager"])
-    return {k: {"steps_per_s": rate(v), "speedup": rate(v) / eager, "batch_shape": list(batch[0].shape)}
-            for k, v in times.items()}  # fmt: skip
 
 
 def _launch(cmd: list[str], env: dict, probe: Path | None, timeout: float = 900) -> dict[str, float]:
@@ -597,10 +582,10 @@ def markdown(res: dict) -> str:
             where = "hand loop" if side == "hand" else "vidgen, `model.<option>=true`"
             for kind, v in row.items():
                 if kind != "eager":
-                    shape = " " + "x".join(map(str, v["batch_shape"])) if "batch_shape" in v else ""
                     lines.append(
-                        f"| speed-up of {kind} | {name}{shape} ({where}) | x{v['speedup']:.2f} | -- | "
-                        f"{v['steps_per_s']:.3f} vs eager {row['eager']['steps_per_s']:.3f} steps/s |"
+                        f"| speed-up of {kind} | {name} ({where}) | x{v['speedup']:.2f} | -- | "
+                        f"{v['steps_per_s']:.3f} vs eager {row['eager']['steps_per_s']:.3f} steps/s, "
+                        f"batch {'x'.join(map(str, v['batch_shape']))} |"
                     )
     for name, row in res.get("sampling", {}).items():
         lines.append(

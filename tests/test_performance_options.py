@@ -58,6 +58,24 @@ def test_dcgan_default_is_channels_last_and_trains_on_channels_last_batches(tmp_
     assert samples.is_contiguous() and samples.shape == (4, 1, 32, 32)
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_real_rgb_batches_reach_the_nets_in_the_configured_layout(
+    channels_last, tmp_path: Path, data_dir: Path
+):
+    # 3 channels: a 1-channel NCHW batch already has channels-last strides, so digits cannot show this
+    rgb = torch.rand(4, 3, 32, 32) * 2 - 1
+    option = f"model.channels_last={str(channels_last).lower()}"
+    gan = build(compose_train([*TINY, "data.channels=3", option], tmp_path, data_dir).model, "model")
+    seen = []
+    gan.discriminator.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    gan.discriminate(rgb, None)
+    vae_over = ["model=vae_conv", "loss=elbo", "data.channels=3", option]
+    vae = build(compose_train(vae_over, tmp_path, data_dir).model, "model")
+    for x in (seen[0], vae.to_unit(rgb)):
+        assert x.is_contiguous(memory_format=torch.channels_last) is channels_last
+        assert x.is_contiguous() is not channels_last
+
+
 def test_channels_last_gives_the_same_losses_and_gradients_up_to_rounding(tmp_path: Path, data_dir: Path):
     cfg = compose_train(TINY, tmp_path, data_dir)
     x = torch.rand(8, 1, 32, 32) * 2 - 1
