@@ -32,7 +32,7 @@ test-all: install
 
 # docs/RESULTS.md from the runs in logs/ (one row per experiment; see src/vidgen/results.py)
 results: install
-	$(BIN)/python -m vidgen.results
+	$(BIN)/python -m vidgen.cli.results
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

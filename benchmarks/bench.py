@@ -48,8 +48,8 @@ sys.path.insert(0, str(HERE))
 
 from data_throughput import measure as measure_data  # noqa: E402
 
-from vidgen.utils.config import conf_dir  # noqa: E402
-from vidgen.utils.run import RunContext  # noqa: E402
+from vidgen.config import conf_dir  # noqa: E402
+from vidgen.run import RunContext  # noqa: E402
 
 SECTIONS = ("peak", "overhead", "variants", "startup", "data", "sampling", "eval")
 # steps timed per side, warm-up steps, alternating repeats; ConvLSTM batch; GEMM side; startup launches

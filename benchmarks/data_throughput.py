@@ -27,9 +27,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
-from vidgen.data.cli import available, compose_data
+from vidgen.cli.data import available, compose_data
+from vidgen.config import _options_with, conf_dir
 from vidgen.errors import VidgenError
-from vidgen.utils.config import _options_with, conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from vidgen.utils.config import conf_dir
+from vidgen.config import conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = Path(conf_dir())

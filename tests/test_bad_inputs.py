@@ -14,8 +14,8 @@ import torch
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
+from vidgen.cli.train import train
 from vidgen.errors import CheckpointError, ConfigError, DataError, VidgenError
-from vidgen.train import train
 
 from conftest import TINY, compose_train, run_cli
 

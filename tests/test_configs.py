@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
+from vidgen.config import check_compatibility, check_config
 from vidgen.errors import ConfigError
-from vidgen.utils.config import check_compatibility, check_config
 
 from conftest import CONF, compose_train
 

@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.datasets import CIFAR10, MNIST
 
 from data_files import md5, write_cifar10, write_mnist, write_moving_mnist
-from vidgen.data.cli import main as data_cli
+from vidgen.cli.data import main as data_cli
 from vidgen.data.moving_mnist import MovingMNISTDataModule
 from vidgen.errors import DataError
 
@@ -317,10 +317,10 @@ def test_vidgen_data_cli_reports_missing_data_and_unknown_names(tmp_path: Path) 
     import subprocess
 
     env = {**os.environ, "VIDGEN_DATA_DIR": str(tmp_path / "empty")}
-    cmd = [sys.executable, "-m", "vidgen.data", "mnist", "nope"]
+    cmd = [sys.executable, "-m", "vidgen.cli.data", "mnist", "nope"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2 and "unknown dataset nope" in proc.stderr
-    cmd = [sys.executable, "-m", "vidgen.data", "mnist", "data.download=false", "--out", str(tmp_path)]
+    cmd = [sys.executable, "-m", "vidgen.cli.data", "mnist", "data.download=false", "--out", str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "MNIST: missing" in proc.stderr and "Fix:" in proc.stderr

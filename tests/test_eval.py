@@ -1,4 +1,4 @@
-"""vidgen-eval and vidgen-sample on checkpoints written by the real vidgen.train.train."""
+"""vidgen-eval and vidgen-sample on checkpoints written by the real vidgen.cli.train.train."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from vidgen.cli.eval import evaluate
+from vidgen.cli.sample import sample
+from vidgen.cli.train import train
 from vidgen.errors import CheckpointError, ConfigError
-from vidgen.eval import evaluate
-from vidgen.sample import sample
-from vidgen.train import train
 
 from conftest import TINY, compose_train
 from wandb_records import history_rows

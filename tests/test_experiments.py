@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vidgen.train import train
+from vidgen.cli.train import train
 
 from conftest import CONF, REPO, compose_train
 

@@ -18,11 +18,11 @@ import torch
 from test_data_offline import cifar_md5s as cifar_md5s  # noqa: F401 (a fixture, used by name)
 from test_data_offline import compose_data
 from vidgen.callbacks.evaluation import _InceptionFeatures
+from vidgen.cli.eval import evaluate
+from vidgen.cli.train import train
 from vidgen.errors import ConfigError
-from vidgen.eval import evaluate
 from vidgen.metrics.features import domain_feature_extractor, random_crop_flip
 from vidgen.metrics.generative import image_metrics
-from vidgen.train import train
 
 from conftest import TINY, compose_train
 

@@ -9,8 +9,8 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from vidgen.cli.train import train
 from vidgen.families.gan import apply_spectral_norm
-from vidgen.train import train
 
 from conftest import compose_train
 

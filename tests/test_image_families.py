@@ -9,8 +9,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from vidgen.cli.train import train
 from vidgen.errors import ConfigError
-from vidgen.train import train
 
 from conftest import compose_train
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from vidgen.cli.train import train
+from vidgen.config import build
 from vidgen.errors import ConfigError
 from vidgen.families.memory_format import channels_last_images, to_channels_last
-from vidgen.train import train
-from vidgen.utils.config import build
 
 from conftest import TINY, compose_train
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from vidgen.callbacks.guards import FiniteLossCheck
 from vidgen.errors import TrainingDiverged
-from vidgen.utils.checkpoint import AtomicCheckpointIO
+from vidgen.run import AtomicCheckpointIO
 
 from conftest import TINY, run_cli
 from wandb_records import read_records

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from vidgen.results import main
+from vidgen.cli.results import main
 
 
 def _run(folder: Path, overrides: list[str], config: dict, metrics: dict) -> Path:
@@ -55,7 +55,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
 
 
 def test_every_stated_paper_number_names_its_source() -> None:
-    from vidgen.utils.config import conf_dir
+    from vidgen.config import conf_dir
 
     stated = {}
     for path in sorted((Path(conf_dir()) / "experiment").glob("*.yaml")):

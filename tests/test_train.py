@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from vidgen.train import train
+from vidgen.cli.train import train
 
 from conftest import TINY, compose_train
 from wandb_records import history_rows, run_config

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vidgen.train import train
+from vidgen.cli.train import train
 
 from conftest import compose_train
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from vidgen.cli.train import train
 from vidgen.data.moving_mnist import MovingDigitsDataModule
 from vidgen.metrics.generative import Given, features_of, frechet_distance, video_metrics
 from vidgen.metrics.video_features import ORDERS, reorder, video_feature_extractor
 from vidgen.nets.c3d import C3D
-from vidgen.train import train
 
 from conftest import compose_train
 

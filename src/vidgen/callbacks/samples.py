@@ -7,9 +7,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid, save_image
+
+from vidgen.media import image_grid, log_image, write_png
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,8 @@ class SampleGridCallback(L.Callback):
     @rank_zero_only
     def write_grid(self, trainer: L.Trainer, pl_module: L.LightningModule, name: str) -> Path:
         samples = pl_module.sample(self.num_samples, generator=torch.Generator().manual_seed(self.seed))
-        grid = make_grid(samples.float().cpu(), nrow=self.nrow, normalize=True, value_range=self.value_range)
-        path = self.dirpath / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key="samples", images=[grid], step=trainer.global_step, caption=[name])
-            elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, global_step=trainer.global_step)
+        grid = image_grid(samples, self.value_range, self.nrow)
+        path = write_png(grid, self.dirpath / f"{name}.png")
+        log_image(trainer.loggers, "samples", grid, trainer.global_step, caption=name)
         log.info(f"samples: {path}")
         return path

@@ -7,41 +7,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid
+
+from vidgen.media import log_video, video_to_frames, write_gif, write_mp4
 
 log = logging.getLogger(__name__)
-
-
-def video_to_frames(videos: torch.Tensor, value_range: tuple[float, float], nrow: int) -> torch.Tensor:
-    """``(B, T, C, H, W)`` in ``value_range`` -> ``(T, H', W', 3)`` uint8 frames, each a grid of the batch."""
-    lo, hi = value_range
-    unit = ((videos.float().cpu() - lo) / (hi - lo)).clamp(0, 1)
-    grids = [make_grid(unit[:, t], nrow=nrow, padding=2, pad_value=0.5) for t in range(unit.shape[1])]
-    return (torch.stack(grids) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-
-
-def write_gif(frames: torch.Tensor, path: Path, fps: int) -> Path:
-    """``frames (T, H, W, 3)`` uint8 -> looping GIF; Pillow (a torchvision dependency) encodes it."""
-    from PIL import Image
-
-    images = [Image.fromarray(f.numpy()) for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-    return path
-
-
-def write_mp4(frames: torch.Tensor, path: Path, fps: int) -> Path | None:
-    """MP4 through ``torchvision.io.write_video`` when its encoder (PyAV) is installed, else None."""
-    try:
-        import av  # noqa: F401  # torchvision's video writer needs PyAV
-    except ImportError:
-        return None
-    from torchvision.io import write_video
-
-    write_video(str(path), frames, fps=fps)
-    return path
 
 
 class SampleVideoCallback(L.Callback):
@@ -105,10 +75,6 @@ class SampleVideoCallback(L.Callback):
         gif = write_gif(frames, self.dirpath / f"{name}.gif", self.fps)
         if self.mp4:
             write_mp4(frames, self.dirpath / f"{name}.mp4", self.fps)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_video(
-                    key="samples", videos=[str(gif)], step=trainer.global_step, fps=[self.fps], format=["gif"]
-                )
+        log_video(trainer.loggers, "samples", gif, trainer.global_step, self.fps)
         log.info(f"samples: {gif}")
         return gif

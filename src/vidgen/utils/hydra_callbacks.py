@@ -22,8 +22,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from vidgen.errors import ConfigError
+from vidgen.run_folders import load_run
 from vidgen.utils.files import atomic_write_text
-from vidgen.utils.runs import load_run
 
 
 def _check_dir(folder: str, what: str, override: str) -> None:

@@ -16,9 +16,9 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from vidgen.config import conf_dir
 from vidgen.errors import ConfigError
-from vidgen.utils.config import conf_dir
-from vidgen.utils.run import job_errors_to_log
+from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,8 @@ def log_to_wandb(loggers: list, files: list[Path], labels: list[int] | None, fps
 
 def sample(cfg: DictConfig) -> list[Path]:
     """Writes the samples of checkpoint ``cfg.ckpt_path``; returns the files written (grid first)."""
-    from vidgen.eval import load_weights, with_checkpoint_config
-    from vidgen.utils.checkpoint import load_run_checkpoint
-    from vidgen.utils.run import RunContext
+    from vidgen.cli.eval import load_weights, with_checkpoint_config
+    from vidgen.run import RunContext, load_run_checkpoint
 
     checkpoint = load_run_checkpoint(cfg.get("ckpt_path"))
     cfg = with_checkpoint_config(cfg, checkpoint["vidgen_config"])

@@ -14,16 +14,16 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from vidgen.utils.config import conf_dir
-from vidgen.utils.run import job_errors_to_log
+from vidgen.config import conf_dir
+from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
 
 
 def features(cfg: DictConfig) -> float:
     """Returns the extractor's test accuracy (for video data: the C3D's order accuracy)."""
+    from vidgen.config import build, check_config
     from vidgen.metrics.features import domain_feature_extractor
-    from vidgen.utils.config import build, check_config
 
     check_config(cfg)
     datamodule = build(cfg.data, "data")

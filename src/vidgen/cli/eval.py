@@ -13,8 +13,8 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vidgen.utils.config import conf_dir
-from vidgen.utils.run import job_errors_to_log
+from vidgen.config import conf_dir
+from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,8 @@ def load_weights(model, checkpoint: dict, ckpt_path: str) -> None:
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Tests the checkpoint ``cfg.ckpt_path``; returns the metrics (also in ``metrics.json``)."""
-    from vidgen.utils.checkpoint import load_run_checkpoint
-    from vidgen.utils.config import build
-    from vidgen.utils.run import RunContext
+    from vidgen.config import build
+    from vidgen.run import RunContext, load_run_checkpoint
 
     checkpoint = load_run_checkpoint(cfg.get("ckpt_path"))
     cfg = with_checkpoint_config(cfg, checkpoint["vidgen_config"])

@@ -1,4 +1,4 @@
-"""``make results`` (``python -m vidgen.results``): regenerate ``docs/RESULTS.md`` from the runs in ``logs/``.
+"""``make results`` (``python -m vidgen.cli.results``): ``docs/RESULTS.md`` from the runs in ``logs/``.
 
 One row per experiment (``experiment=<name>`` of the training run, ``default`` without one): the newest
 training run that has a ``metrics.json``, its main number (the newest ``vidgen-eval`` of one of its
@@ -95,7 +95,7 @@ def render(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from vidgen.utils.config import conf_dir
+    from vidgen.config import conf_dir
 
     args = argv if argv is not None else sys.argv[1:]
     root = Path(args[0]) if args else Path(".")

@@ -14,6 +14,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -218,12 +219,34 @@ def build(node: DictConfig | ListConfig, key: str, **kwargs: Any) -> Any:
         ) from e
 
 
+def compose_config(
+    overrides: Sequence[str] = (), config_name: str = "train", output_dir: str | Path | None = None
+) -> DictConfig:
+    """The config ``vidgen-<config_name> <overrides>`` would run, composed outside a Hydra app (tests,
+    benchmarks, notebooks, ``vidgen-data``), with ``HydraConfig`` set as in a job so that interpolations
+    of ``hydra:`` keys resolve; ``output_dir`` replaces the timestamped run folder."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        if output_dir is not None:
+            cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]  # as in a real job: the task function never sees the hydra node
+    return cfg
+
+
 def conf_dir() -> str:
     """The repository's ``conf/`` folder (vidgen is installed in editable mode from its checkout)."""
     import os
     from pathlib import Path
 
-    return os.environ.get("VIDGEN_CONF_DIR") or str(Path(__file__).resolve().parents[3] / "conf")
+    return os.environ.get("VIDGEN_CONF_DIR") or str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def _options_with(group: str, attr: str, wanted: str) -> list[str]:

@@ -26,7 +26,7 @@ from vidgen.errors import VidgenError
 
 
 def available() -> list[str]:
-    from vidgen.utils.config import conf_dir
+    from vidgen.config import conf_dir
 
     return sorted(p.stem for p in Path(conf_dir(), "data").glob("*.yaml"))
 
@@ -37,8 +37,8 @@ def compose_data(name: str, overrides: list[str]) -> Any:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from vidgen.config import build, check_config, conf_dir
     from vidgen.errors import ConfigError
-    from vidgen.utils.config import build, check_config, conf_dir
 
     GlobalHydra.instance().clear()
     try:
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(chosen) > 1:  # `vidgen-data data.download=false` applies to the datasets that have the key
             from omegaconf import OmegaConf
 
-            from vidgen.utils.config import conf_dir
+            from vidgen.config import conf_dir
 
             keys = OmegaConf.load(Path(conf_dir(), "data", f"{name}.yaml")).keys()
             mine = [o for o in overrides if not o.startswith("data.") or o[5:].split("=")[0] in keys]

@@ -10,15 +10,15 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from vidgen.utils.config import conf_dir
-from vidgen.utils.run import job_errors_to_log
+from vidgen.config import conf_dir
+from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains the model described by ``cfg``; returns the final metrics (also in ``metrics.json``)."""
-    from vidgen.utils.run import RunContext
+    from vidgen.run import RunContext
 
     with RunContext(cfg) as run:
         datamodule = run.build("data")

@@ -1,0 +1,331 @@
+"""A run from start to end: what every entrypoint does around its work, and the checkpoints it restores.
+
+- ``RunContext``: checks the config, seeds, builds data/model/loggers/trainer, logs the config, writes
+  ``metrics.json`` and closes the loggers (``wandb.finish()``) and DDP ranks it opened.
+- ``AtomicCheckpointIO``: Lightning writes a checkpoint in place, so a SIGKILL mid-write leaves a torn
+  ``last.ckpt``; this plugin writes to a temporary file in the same folder and renames it.
+- ``RunStateCheckpoint``: stores the resolved config (``vidgen_config``, used by eval/sample and to
+  detect foreign checkpoints) and the Python/NumPy/torch RNG states, restored on resume, so a
+  resumed run draws the same random numbers as an uninterrupted one (granularity: the epoch end at
+  which the checkpoint was written).
+- ``resolve_checkpoint`` / ``load_run_checkpoint``: ``ckpt_path`` as a checked file, or one
+  ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from omegaconf import DictConfig, open_dict, read_write
+
+from vidgen.callbacks.guards import FiniteLossCheck
+from vidgen.config import build, check_compatibility, check_config
+from vidgen.errors import CheckpointError, ConfigError
+from vidgen.utils.files import atomic_torch_save, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+# Set by Lightning's DDP launcher in the launching process; they tell a later Trainer that its ranks
+# already exist, so they must not outlive the job that set them.
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextlib.contextmanager
+def job_errors_to_log() -> Iterator[None]:
+    """Puts the traceback of a failing job in the run's log file only (DEBUG level, see conf/hydra).
+
+    The exception is re-raised: Hydra prints a ``VidgenError`` as its message alone and exits 1, and in a
+    multirun it marks this job failed without losing the jobs that finished.
+    """
+    try:
+        yield
+    except Exception as e:
+        log.debug(f"{e.__class__.__name__}: {e}", exc_info=True)
+        raise
+
+
+def _hydra_config() -> DictConfig | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+class RunContext:
+    """Checks, seeds and builds one job from ``cfg``; on exit closes the loggers (``wandb.finish()``)."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+        self.output_dir = Path(cfg.paths.output_dir)
+
+    def __enter__(self) -> RunContext:
+        self._name_wandb_run()
+        # Compatibility first: a video model on image data also fails to resolve ${data.seq_len}, but
+        # "this model needs video data" is the message that names the fix.
+        check_compatibility(self.cfg)
+        self.resolved = check_config(self.cfg)
+        self._check_writable(self.output_dir)
+        self._prepare_ddp_relaunch()
+        self._env_before = {k: os.environ.get(k) for k in _DDP_ENV}
+        L.seed_everything(self.cfg.seed, workers=True, verbose=False)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # Without this, the next job of a multirun in the same process logs into this job's W&B run.
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
+            wandb.finish(exit_code=1 if exc[0] else 0)
+        self._end_ddp()
+
+    def _end_ddp(self) -> None:
+        """Leaves the process as DDP found it, so the next job of a multirun starts its own ranks."""
+        if self._env_before.get("LOCAL_RANK") is not None:
+            return  # ranks were made outside (torchrun, SLURM): not ours to undo
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        for key, value in self._env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _multirun(self) -> bool:
+        hydra = _hydra_config()
+        return hydra is not None and str(hydra.mode) == "RunMode.MULTIRUN"
+
+    def _name_wandb_run(self) -> None:
+        """In a multirun: W&B group = the sweep, run name and tags = the job's overrides."""
+        wandb = (self.cfg.get("logger") or {}).get("wandb")
+        if wandb is None or not self._multirun():
+            return
+        hydra = _hydra_config()
+        overrides = list(hydra.overrides.task)
+        with open_dict(self.cfg):
+            wandb.group = f"{self.cfg.task_name}-{Path(hydra.sweep.dir).name}"
+            wandb.name = f"{hydra.job.num}: {hydra.job.override_dirname}"[:128]
+            wandb.tags = [*(wandb.tags or []), *[o[:64] for o in overrides]]
+
+    def _prepare_ddp_relaunch(self) -> None:
+        """Lightning's ``ddp`` re-runs this script for ranks > 0 with ``sys.argv`` + ``hydra.run.dir``.
+
+        In a multirun that command would start the whole sweep again in every rank (hydra#2070,
+        Lightning#11300): rewrite ``sys.argv`` to this job's own overrides in RUN mode, and point
+        ``hydra.run.dir`` (which Lightning passes on) at this job's folder, so ranks share it.
+        """
+        strategy = self.cfg.trainer.get("strategy")
+        hydra = _hydra_config()
+        if hydra is None or not isinstance(strategy, str) or not strategy.startswith("ddp"):
+            return
+        if any(word in strategy for word in ("spawn", "fork", "notebook")):
+            return  # these start processes without re-running the script
+        with read_write(hydra), open_dict(hydra):
+            hydra.run.dir = str(self.output_dir.resolve())
+        if self._multirun():
+            sys.argv = [sys.argv[0], *hydra.overrides.task, "hydra.mode=RUN"]
+
+    @staticmethod
+    def _check_writable(folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".write_test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(
+                f"The run folder {folder} is not writable ({e.strerror}). Fix: choose another folder with "
+                "hydra.run.dir=<dir> (or paths.log_dir=<dir>), or fix its permissions."
+            ) from e
+
+    def build(self, group: str, **kwargs: Any) -> Any:
+        return build(self.cfg[group], group, **kwargs)
+
+    def build_collection(self, group: str) -> list[Any]:
+        """Objects of a group that is a mapping of named entries (``callbacks``, ``logger``)."""
+        node = self.cfg.get(group)
+        if not node:
+            return []
+        return [build(entry, f"{group}.{name}") for name, entry in node.items() if "_target_" in entry]
+
+    def build_trainer(self, callbacks: list, loggers: list) -> L.Trainer:
+        """The trainer, plus what every run needs: config/RNG in checkpoints, atomic writes, NaN guard."""
+        run_callbacks = [RunStateCheckpoint(self.resolved), FiniteLossCheck()]
+        return self.build("trainer", callbacks=[*callbacks, *run_callbacks], logger=loggers,
+                          plugins=[AtomicCheckpointIO()])  # fmt: skip
+
+    def log_config(self, loggers: list) -> None:
+        for logger in loggers:
+            logger.log_hyperparams(self.resolved)
+
+    def checkpoint_path(self) -> str | None:
+        """``ckpt_path`` checked to be a readable checkpoint of this model, or None to start fresh."""
+        return resolve_checkpoint(self.cfg.get("ckpt_path"), self.output_dir, self.resolved)
+
+    def write_metrics(self, trainer: L.Trainer) -> dict[str, float]:
+        values = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
+        # JSON has no NaN/inf: a diverged metric is written as null rather than hidden.
+        metrics = {k: (v if math.isfinite(v) else None) for k, v in values.items()}
+        if trainer.is_global_zero:
+            atomic_write_json(self.output_dir / "metrics.json", metrics)
+            log.info(f"metrics: {self.output_dir / 'metrics.json'}")
+        return metrics
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` whose writes are atomic (temporary file + ``os.replace``)."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO does not take storage_options.")
+        atomic_torch_save(checkpoint, Path(path))
+
+
+class RunStateCheckpoint(L.Callback):
+    """Adds ``vidgen_config`` and ``vidgen_rng`` to every checkpoint; restores the RNG state on resume."""
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["vidgen_config"] = self.config
+        checkpoint["vidgen_rng"] = {
+            "python": list(random.getstate()[1]),
+            "python_pos": random.getstate()[2],
+            "numpy": np.random.get_state()[1].tolist(),
+            "numpy_pos": int(np.random.get_state()[2]),
+            "torch": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        rng = checkpoint.get("vidgen_rng")
+        if rng is None:
+            return
+        random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+        np.random.set_state(("MT19937", np.asarray(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
+        torch.set_rng_state(rng["torch"])
+
+
+def _read(ckpt: str, path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; an unreadable file is one ``CheckpointError``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
+            "Fix: the file may be truncated or not a Lightning .ckpt; pass another one, e.g. last.ckpt."
+        ) from e
+
+
+def _describe_model(config: dict) -> str:
+    model = config.get("model", {})
+    nets = [
+        v["_target_"].rsplit(".", 1)[-1]
+        for k, v in model.items()
+        if isinstance(v, dict) and "_target_" in v and k != "loss" and not k.startswith("optimizer")
+    ]
+    return f"{model.get('_target_', '?').rsplit('.', 1)[-1]}({', '.join(nets)})"
+
+
+def resolve_checkpoint(ckpt: str | None, output_dir: Path, config: dict) -> str | None:
+    """``ckpt_path`` as a checked path; ``last`` means ``<run folder>/checkpoints/last.ckpt`` if present.
+
+    Checks that the file exists, loads with ``weights_only=True``, is a Lightning training checkpoint,
+    and was written for the same model (by its stored ``vidgen_config``); each failure is one message.
+    """
+    if not ckpt:
+        return None
+    if ckpt == "last":
+        path = output_dir / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            log.warning(f"ckpt_path=last: no {path} yet, starting from scratch")
+            return None
+    else:
+        path = Path(ckpt)
+        if not path.is_file():
+            raise CheckpointError(
+                f"ckpt_path={ckpt} does not exist. Fix: pass the path of a checkpoint file, e.g. "
+                "ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt, or ckpt_path=last with "
+                "hydra.run.dir=<that run folder>."
+            )
+    checkpoint = _read(ckpt, path)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
+        raise CheckpointError(
+            f"ckpt_path={ckpt} is not a Lightning training checkpoint (no state_dict/loops). "
+            "Fix: pass a .ckpt written by vidgen-train."
+        )
+    saved = checkpoint.get("vidgen_config")
+    if saved is not None:
+        theirs, ours = _describe_model(saved), _describe_model(config)
+        mismatched = [k for k in ("model", "data") if _shape_key(saved, k) != _shape_key(config, k)]
+        if theirs != ours or mismatched:
+            raise CheckpointError(
+                f"ckpt_path={ckpt} was written by {theirs} on data {saved.get('data', {}).get('_target_')} "
+                f"(image_size {saved.get('data', {}).get('image_size')}), but this run builds {ours} on "
+                f"{config['data'].get('_target_')} (image_size {config['data'].get('image_size')}). Fix: use "
+                "the same model/data overrides as the run that wrote it (see its .hydra/overrides.yaml)."
+            )
+    return str(path)
+
+
+def _shape_key(config: dict, group: str) -> Any:
+    """What must match between a checkpoint and a run: architecture classes and tensor-shaping sizes."""
+    node = config.get(group, {})
+    keys = ("image_size", "channels", "seq_len", "num_classes", "latent_dim", "base_width", "hidden_size")
+
+    def walk(n: Any) -> Any:
+        if isinstance(n, dict):
+            return {
+                k: walk(v)
+                for k, v in sorted(n.items())
+                if k in keys or k == "_target_" or isinstance(v, dict)
+            }
+        return n
+
+    return walk(node)
+
+
+def load_run_checkpoint(ckpt: str | None) -> dict:
+    """The checkpoint at ``ckpt`` (``weights_only=True``) for eval/sample, with its ``vidgen_config``.
+
+    Missing, unreadable, non-Lightning and non-vidgen (no ``vidgen_config``) files each give one
+    ``CheckpointError`` naming the file and the fix.
+    """
+    if not ckpt:
+        raise CheckpointError(
+            "ckpt_path is not set. Fix: pass the checkpoint to evaluate, e.g. "
+            "ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt."
+        )
+    path = Path(ckpt)
+    if not path.is_file():
+        raise CheckpointError(
+            f"ckpt_path={ckpt} does not exist. Fix: pass the path of a checkpoint file written by "
+            "vidgen-train, e.g. ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt."
+        )
+    checkpoint = _read(ckpt, path)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"ckpt_path={ckpt} is not a Lightning checkpoint (no state_dict). "
+            "Fix: pass a .ckpt written by vidgen-train, e.g. "
+            "logs/train/runs/<timestamp>/checkpoints/last.ckpt."
+        )
+    if not isinstance(checkpoint.get("vidgen_config"), dict):
+        raise CheckpointError(
+            f"ckpt_path={ckpt} was not written by vidgen-train (it has no vidgen_config, the run config "
+            "needed to rebuild the model and data). Fix: pass a .ckpt from "
+            "logs/train/runs/<timestamp>/checkpoints/."
+        )
+    return checkpoint
