@@ -30,7 +30,7 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# docs/RESULTS.md from the runs in logs/ (one row per experiment; see src/vidgen/results.py)
+# docs/RESULTS.md from the runs in logs/ (one row per experiment; see src/vidgen/cli/results.py)
 results: install
 	$(BIN)/python -m vidgen.cli.results
 
@@ -43,7 +43,7 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 .PHONY: bench
-# vidgen vs a hand-written loop and this machine's peak; QUICK=1 for a run of under 3 minutes.
+# vidgen vs a hand-written loop and this machine's peak; QUICK=1: fewer steps, no torch.compile.
 # Writes benchmarks/results/latest.json and latest.md (see docs/PERFORMANCE.md).
 bench: install
 	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick)

@@ -22,16 +22,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from common import REPO, TARGETS, fmt_ratio
 from hydra.utils import get_object, instantiate
-from omegaconf import OmegaConf
 
 from vidgen.cli.data import available, compose_data
-from vidgen.config import _options_with, conf_dir
+from vidgen.config import _options_with, compose_config, read_config_file
 from vidgen.errors import VidgenError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def data_rate(dm, batches: int) -> float:
@@ -61,7 +57,7 @@ class _StepTimer(L.Callback):
         if batch_idx >= self.skip:
             self.steps += 1
             self.end = time.perf_counter()
-            if self.end - self.start > 15:  # enough for a rate; slow video models take seconds per step
+            if self.end - self.start > 15:  # enough for a rate; bounds the section for slow video models
                 trainer.should_stop = True
 
 
@@ -69,8 +65,8 @@ def default_model(kind: str) -> tuple[str | None, str | None]:
     models = ["dcgan"] if kind == "image" else _options_with("model", "data_kind", "video")
     if not models:
         return None, None
-    cls = get_object(OmegaConf.load(Path(conf_dir(), "model", f"{models[0]}.yaml"))._target_)
-    losses = _options_with("loss", "family", getattr(cls, "loss_family", getattr(cls, "family", "")))
+    cls = get_object(read_config_file(f"model/{models[0]}.yaml")._target_)
+    losses = _options_with("loss", "kind", getattr(cls, "loss_kind", ""))  # vidgen.families.base
     return models[0], (losses[0] if losses else None)
 
 
@@ -78,10 +74,8 @@ def model_rate(name: str, overrides: list[str], batch: tuple, kind: str, steps: 
     model_name, loss = default_model(kind)
     if model_name is None:
         return "none yet", float("nan")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-        over = [f"data={name}", f"model={model_name}", *([f"loss={loss}"] if loss else []), "~callbacks"]
-        cfg = compose("train", overrides=over + overrides)
+    over = [f"data={name}", f"model={model_name}", *([f"loss={loss}"] if loss else []), "~callbacks"]
+    cfg = compose_config(over + overrides, "train")
     model = instantiate(cfg.model)
     timer = _StepTimer(skip=1)
     trainer = L.Trainer(
@@ -94,41 +88,65 @@ def model_rate(name: str, overrides: list[str], batch: tuple, kind: str, steps: 
 
 def measure(names: list[str], quick: bool, data_dir: str) -> list[dict]:
     """One row per dataset: data samples/s (2 workers), the default model's samples/s, and their ratio."""
+    previous = os.environ.get("VIDGEN_DATA_DIR")
+    # conf/paths/default.yaml reads the data folder from here. Restored after, because bench.py runs
+    # more sections in this process, and they must not cache the FID classifier in the shared data.
     os.environ["VIDGEN_DATA_DIR"] = data_dir
+    try:
+        return [measure_one(name, quick, data_dir) for name in names or available()]
+    finally:
+        if previous is None:
+            del os.environ["VIDGEN_DATA_DIR"]
+        else:
+            os.environ["VIDGEN_DATA_DIR"] = previous
+
+
+def measure_one(name: str, quick: bool, data_dir: str) -> dict:
     data_batches, model_steps = (8, 2) if quick else (40, 10)
-    rows = []
-    for name in names or available():
-        over = ["data.num_workers=2"]
-        keys = OmegaConf.load(Path(conf_dir(), "data", f"{name}.yaml")).keys()
-        if "download" in keys:
-            over.append("data.download=false")
-        if name == "image_folder":
-            over += [f"data.root={Path(data_dir) / 'cifar10-jpg'}", "data.image_size=32"]
-        try:
-            dm = compose_data(name, over)
-            dm.setup("fit")
-        except VidgenError as e:
-            rows.append({"data": name, "skipped": str(e)[:160]})
-            print(f"{name}: skipped ({str(e)[:120]}...)", flush=True)
+    over = ["data.num_workers=2"]
+    keys = read_config_file(f"data/{name}.yaml").keys()
+    if "download" in keys:
+        over.append("data.download=false")
+    if name == "image_folder":
+        over += [f"data.root={Path(data_dir) / 'cifar10-jpg'}", "data.image_size=32"]
+    try:
+        dm = compose_data(name, over)
+        dm.setup("fit")
+    except VidgenError as e:
+        print(f"{name}: skipped ({str(e)[:120]}...)", flush=True)
+        return {"data": name, "skipped": str(e)[:160]}
+    rate = data_rate(dm, data_batches)
+    batch = next(iter(dm.train_dataloader()))
+    model, steps = model_rate(
+        name, [o for o in over if o != "data.num_workers=2"], batch, dm.data_kind, model_steps
+    )
+    consumed = steps * dm.batch_size
+    ratio = rate / consumed if consumed == consumed else None  # NaN: no model for this data yet
+    print(f"{name}: {rate:,.0f} samples/s; {model} {steps:.2f} steps/s", flush=True)
+    return {"data": name, "kind": dm.data_kind, "batch_shape": list(batch[0].shape), "workers": 2,
+            "data_samples_per_s": rate, "model": model, "model_steps_per_s": steps,
+            "model_samples_per_s": consumed, "ratio": ratio}  # fmt: skip
+
+
+def table_rows(rows: list[dict]) -> list[str]:
+    target = TARGETS["data_headroom"]
+    lines = []
+    for row in rows:
+        if "skipped" in row:
+            why = row["skipped"][:70]
+            lines.append(f"| data_headroom | {row['data']} | skipped | ≥ {target:g} | {why} |")
             continue
-        rate = data_rate(dm, data_batches)
-        batch = next(iter(dm.train_dataloader()))
-        model, steps = model_rate(
-            name, [o for o in over if o != "data.num_workers=2"], batch, dm.data_kind, model_steps
+        lines.append(
+            f"| data_headroom | {row['data']} ({row['model']}) | {fmt_ratio(row['ratio'], target)} | "
+            f"≥ {target:g} | {row['data_samples_per_s']:,.0f} / {row['model_samples_per_s']:,.1f} samples/s |"
         )
-        consumed = steps * dm.batch_size
-        ratio = rate / consumed if consumed == consumed else None  # NaN: no model for this data yet
-        rows.append({"data": name, "kind": dm.data_kind, "batch_shape": list(batch[0].shape), "workers": 2,
-                     "data_samples_per_s": rate, "model": model, "model_steps_per_s": steps,
-                     "model_samples_per_s": consumed, "ratio": ratio})  # fmt: skip
-        print(f"{name}: {rate:,.0f} samples/s; {model} {steps:.2f} steps/s", flush=True)
-    return rows
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="datasets (default: all in conf/data/)")
-    parser.add_argument("--quick", action="store_true", help="fewer batches and steps (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="fewer batches and steps")
     shared = REPO.parent / "shared" / "data"
     parser.add_argument("--data-dir", default=os.environ.get("VIDGEN_DATA_DIR") or str(shared))
     args = parser.parse_args()

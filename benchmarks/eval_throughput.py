@@ -5,16 +5,18 @@ The image paths use the same digits domain extractor (LeNet-5, trained on first 
 data folder) on the same real and fake images (the digits images, and noise-perturbed copies as fakes):
 
 - ``torchmetrics_fid``: ``FrechetInceptionDistance(feature=extractor)`` used directly: update(real),
-  update(fake), compute. vidgen's FID during training (``FIDCallback``) is this call.
-- ``vidgen_all``: ``vidgen.metrics.generative.image_metrics``, what ``vidgen-eval`` runs on a generator:
-  FID + KID (mean, std) + IS + precision/recall. ``ratio = vidgen_all / torchmetrics_fid``; below 1 is
-  the price of the extra metrics (they share one pass of the extractor over each image).
-- ``frame_metrics``: ``vidgen.metrics.generative.frame_metrics`` (OpenSTL's MSE/MAE/PSNR/SSIM and the
+  update(fake), compute: the value vidgen's FID has (``vidgen.metrics.sample_quality.frechet_distance``).
+- ``vidgen_all``: ``vidgen.metrics.sample_quality.sample_quality`` with all of ``IMAGE_METRICS``, what
+  ``vidgen-eval`` runs on a generator: FID + KID (mean, std) + IS + precision/recall.
+  ``ratio = vidgen_all / torchmetrics_fid``; below 1 is the price of the extra metrics (they share one
+  pass of the extractor over each image).
+- ``frame_metrics``: ``vidgen.metrics.frames.frame_metrics`` (OpenSTL's MSE/MAE/PSNR/SSIM and the
   per-step curves) on Moving-MNIST-sized predictions, 10 frames of 64x64, in frames/s.
 
 images/s counts real + fake images per second; each figure is the best of ``repeats``. Usage:
 ``python benchmarks/eval_throughput.py [--num 2000] [--repeats 3] [--data-dir DIR]``; prints a table and
-writes ``benchmarks/results/eval_throughput_<time>.json``. ``make bench`` calls ``measure``.
+writes ``benchmarks/results/eval_throughput_<time>.json``. ``make bench`` calls ``measure`` and
+``table_rows``.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ def measure(num: int, repeats: int, data_dir: str, videos: int = 32) -> dict:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     from vidgen.data.digits import DigitsDataModule
-    from vidgen.metrics.features import domain_feature_extractor
-    from vidgen.metrics.generative import frame_metrics, image_metrics
+    from vidgen.metrics.feature_spaces import feature_space
+    from vidgen.metrics.frames import frame_metrics
+    from vidgen.metrics.sample_quality import IMAGE_METRICS, sample_quality
 
     g = torch.Generator().manual_seed(0)
     dm = DigitsDataModule(data_dir=data_dir)
-    extractor = domain_feature_extractor(dm, "digits")
+    extractor = feature_space(dm)  # the digits LeNet-5 (dm.feature_extractor == "digits")
     x = torch.cat([dm.splits[s].tensors[0] for s in ("train", "val", "test")])
     real = x[torch.randint(len(x), (num,), generator=g)]
     noise = torch.randn(num, *x.shape[1:], generator=g)
@@ -67,7 +70,9 @@ def measure(num: int, repeats: int, data_dir: str, videos: int = 32) -> dict:
     pred = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(0, 1)
     rates = {
         "torchmetrics_fid": best_rate(torchmetrics_fid, 2 * num, repeats),
-        "vidgen_all": best_rate(lambda: image_metrics(extractor, [real], [fake], "digits"), 2 * num, repeats),
+        "vidgen_all": best_rate(
+            lambda: sample_quality(extractor, real, fake, IMAGE_METRICS), 2 * num, repeats
+        ),
     }
     return {
         "num_real": num,
@@ -78,6 +83,19 @@ def measure(num: int, repeats: int, data_dir: str, videos: int = 32) -> dict:
         "frame_metrics_frames_per_s": best_rate(lambda: frame_metrics(pred, target), videos * 10, repeats),
         "frame_metrics_shape": list(pred.shape),
     }
+
+
+def table_rows(e: dict) -> list[str]:
+    """The rows of ``bench.py``'s table for one result of ``measure``."""
+    rates = e["images_per_s"]
+    return [
+        f"| eval images/s | FID, torchmetrics directly | {rates['torchmetrics_fid']:,.0f} | -- | "
+        f"{e['num_real']} real + {e['num_fake']} fake, digits LeNet-5 features |",
+        f"| eval images/s | vidgen-eval image metrics | {rates['vidgen_all']:,.0f} | -- | FID+KID+IS+"
+        f"precision/recall: x{e['ratio_vidgen_all_to_torchmetrics_fid']:.2f} of FID alone |",
+        f"| eval frames/s | frame metrics (OpenSTL) | {e['frame_metrics_frames_per_s']:,.0f} | -- | "
+        f"videos {'x'.join(map(str, e['frame_metrics_shape']))} |",
+    ]
 
 
 def main() -> None:

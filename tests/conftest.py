@@ -8,14 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from vidgen.config import conf_dir
+from vidgen.config import compose_config, conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
+# The configs the entrypoints compose (the repository's conf/ in the editable install), as a folder.
 CONF = Path(conf_dir())
 # A small DCGAN and few batches: the real code path, at a size that runs in seconds on 2 cores.
 TINY = [
@@ -40,17 +38,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def compose_train(
     overrides: list[str], output_dir: Path, data_dir: Path, config_name: str = "train"
 ) -> DictConfig:
-    """The config ``vidgen-train <overrides>`` would run, with its outputs in ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            config_name, overrides=[f"paths.data_dir={data_dir}", *overrides], return_hydra_config=True
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]  # as in a real job: the task function never sees the hydra node
-    return cfg
+    """The config ``vidgen-train <overrides>`` would run, with its outputs in ``output_dir`` and its data
+    in the session's ``data_dir``."""
+    return compose_config([f"paths.data_dir={data_dir}", *overrides], config_name, output_dir)
 
 
 def run_cli(args: list[str], cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -43,7 +43,7 @@ CATALOGUE = [
     ("out of range channels", ["data.channels=2"], ConfigError, ["data.channels", "got 2"]),
     ("out of range n_critic", ["model.n_critic=0"], ConfigError, ["model.n_critic", "got 0"]),
     ("bad accelerator", ["trainer.accelerator=quantum"], ConfigError, ["Building trainer", "quantum"]),
-    ("loss of another family", ["loss=elbo"], ConfigError, ["loss=elbo is a vae loss", "loss=", "gan_ns"]),
+    ("loss of another family", ["loss=elbo"], ConfigError, ["loss=elbo is an elbo loss", "loss=", "gan_ns"]),
     ("frame loss on a GAN", ["loss=frame_mse"], ConfigError, ["loss=frame_mse", "model=dcgan"]),
     ("video data, image model", ["data=moving_digits"], ConfigError, ["model=dcgan models images", "data=moving_digits"]),
     ("image data, video model", ["model=convlstm", "loss=frame_mse"], ConfigError, ["model=convlstm models videos", "moving_digits"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench  # noqa: E402
+import data_throughput  # noqa: E402
 from startup_probe import FirstStepProbe  # noqa: E402
 
 
@@ -72,6 +74,16 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
     assert "| speed-up of channels_last | dcgan (vidgen, `model.<option>=true`) |" in table
     assert "| eval images/s | vidgen-eval image metrics |" in table and "| eval frames/s |" in table
     assert table in capsys.readouterr().out
+
+
+def test_data_section_leaves_the_data_folder_of_later_sections_alone(tmp_path, monkeypatch):
+    """bench.py runs the startup and eval sections after the data section in the same process; they must
+    keep caching the FID classifier in their own folder, not in the (shared) folder of real datasets."""
+    monkeypatch.setenv("VIDGEN_DATA_DIR", str(tmp_path / "own"))
+    (tmp_path / "real").mkdir()
+    rows = data_throughput.measure(["mnist"], quick=True, data_dir=str(tmp_path / "real"))
+    assert "skipped" in rows[0]  # no MNIST files there: the row says so instead of failing the run
+    assert os.environ["VIDGEN_DATA_DIR"] == str(tmp_path / "own")
 
 
 def test_first_step_probe_writes_the_time_of_the_first_step(tmp_path):

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vidgen.data.moving_mnist import BouncingDigitsDataset, MovingDigitsDataModule, bouncing_trajectory
+from vidgen.data.bouncing import BouncingDigitsDataset, bouncing_trajectory
+from vidgen.data.moving_digits import MovingDigitsDataModule
 
 
 def _digest(x: torch.Tensor) -> str:
@@ -29,7 +30,7 @@ def test_same_seed_same_sequences_in_workers_and_other_processes() -> None:
     loader = DataLoader(dm.splits["train"], batch_size=3, num_workers=2, shuffle=False)
     assert torch.equal(torch.cat([x for x, _ in loader]), direct)  # two worker processes, same sequences
     code = (
-        "import hashlib, torch; from vidgen.data.moving_mnist import MovingDigitsDataModule as M;"
+        "import hashlib, torch; from vidgen.data.moving_digits import MovingDigitsDataModule as M;"
         "dm = M(num_train=12, num_val=4, num_test=4, split_seed=3); dm.setup();"
         "x = torch.stack([dm.splits['train'][i][0] for i in range(12)]);"
         "print(hashlib.sha256(x.numpy().tobytes()).hexdigest())"

@@ -79,8 +79,7 @@ def test_mnist_value_range_0_1_at_28(tmp_path: Path) -> None:
 
 @needs_mnist
 def test_moving_mnist_generated_from_real_digits() -> None:
-    dm = MovingMNISTDataModule(str(SHARED), source="generate", num_train=8, num_val=4, num_test=4,
-                               download=False, num_workers=0)  # fmt: skip
+    dm = MovingMNISTDataModule(str(SHARED), num_train=8, num_val=4, num_test=4, download=False, num_workers=0)
     dm.setup()
     x, y = dm.splits["train"][0]
     assert x.shape == (20, 1, 64, 64) and 0 <= int(y) <= 9

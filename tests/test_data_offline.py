@@ -3,7 +3,7 @@
 torchvision checks the md5 of MNIST's .gz files and of every CIFAR-10 batch against constants of the
 published files. Fabricated files cannot match them, so tests that exercise those checks monkeypatch the
 constants (``MNIST.resources``, ``CIFAR10.train_list``/``test_list``/``meta``,
-``MovingMNISTDataModule.file_md5``) to the md5s of the files they wrote: the checking code that runs is
+``MovingMNISTFileDataModule.file_md5``) to the md5s of the files they wrote: the checking code that runs is
 torchvision's (and ours), only the expected values differ.
 """
 
@@ -23,8 +23,9 @@ from torchvision.datasets import CIFAR10, MNIST
 
 from data_files import md5, write_cifar10, write_mnist, write_moving_mnist
 from vidgen.cli.data import main as data_cli
-from vidgen.data.moving_mnist import MovingMNISTDataModule
-from vidgen.errors import DataError
+from vidgen.config import build, check_config
+from vidgen.data.moving_mnist import MovingMNISTFileDataModule
+from vidgen.errors import ConfigError, DataError
 
 from conftest import TINY, compose_train, run_cli
 
@@ -190,9 +191,9 @@ def test_cifar10_missing_names_the_files(tmp_path: Path) -> None:
 
 def test_moving_mnist_file_splits_and_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_moving_mnist(tmp_path / "data", n=40)
-    monkeypatch.setattr(MovingMNISTDataModule, "file_md5", md5(path))  # see module docstring
-    over = ["data.source=file", "data.num_workers=0", "data.batch_size=4", "data.download=false"]
-    dm = compose_data("moving_mnist", over, tmp_path, tmp_path / "data")
+    monkeypatch.setattr(MovingMNISTFileDataModule, "file_md5", md5(path))  # see module docstring
+    over = ["data.num_workers=0", "data.batch_size=4", "data.download=false"]
+    dm = compose_data("moving_mnist_file", over, tmp_path, tmp_path / "data")
     fit_one_step(dm)
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 32, "val": 4, "test": 4}
     x, y = dm.splits["train"][0]
@@ -206,12 +207,12 @@ def test_moving_mnist_file_splits_and_trains(tmp_path: Path, monkeypatch: pytest
 def test_moving_mnist_file_wrong_md5_and_short_npy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_moving_mnist(tmp_path / "data", n=8)
     path.write_bytes(path.read_bytes()[: -64 * 64 * 3])  # a short npy: the header promises more frames
-    over = ["data.source=file", "data.download=false"]
-    dm = compose_data("moving_mnist", over, tmp_path, tmp_path / "data")
+    over = ["data.download=false"]
+    dm = compose_data("moving_mnist_file", over, tmp_path, tmp_path / "data")
     with pytest.raises(DataError, match="not the published be083ec986bfe91a449d63653c411eb2"):
         dm.setup()
-    monkeypatch.setattr(MovingMNISTDataModule, "file_md5", md5(path))  # now the load itself must fail
-    dm = compose_data("moving_mnist", over, tmp_path, tmp_path / "data")
+    monkeypatch.setattr(MovingMNISTFileDataModule, "file_md5", md5(path))  # now the load itself must fail
+    dm = compose_data("moving_mnist_file", over, tmp_path, tmp_path / "data")
     with pytest.raises(DataError, match="mnist_test_seq.npy does not load"):
         dm.setup()
 
@@ -294,6 +295,36 @@ def test_bad_arguments_are_value_errors(override: str, words: str, tmp_path: Pat
     option = "moving_digits" if "frames" in override else "mnist"
     with pytest.raises(Exception, match=words.replace("(", r"\(").replace(")", r"\)")):
         compose_data(option, [override], tmp_path, data_dir)
+
+
+@pytest.mark.parametrize(
+    ("option", "override", "words"),
+    [
+        # MNISTDataModule names three parameters and passes **kwargs to TrainTestImageDataModule.
+        (
+            "mnist",
+            "+data.val_fracton=0.2",
+            ["data.val_fracton", "Did you mean val_fraction", "MNISTDataModule"],
+        ),
+        ("cifar10", "data.image_size=big", ["data.image_size='big'", "an integer"]),
+        # Two levels: MovingMNISTDataModule -> MovingDigitsDataModule (whose __init__ has no **kwargs).
+        ("moving_mnist", "+data.digit_sise=20", ["Did you mean digit_size", "Valid keys: data_dir, source"]),
+    ],
+)
+def test_keys_passed_on_by_kwargs_are_checked(
+    option: str, override: str, words: list[str], tmp_path: Path, data_dir: Path
+) -> None:
+    cfg = compose_train([f"data={option}", override], tmp_path, data_dir)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_former_moving_mnist_source_file_names_its_replacement(tmp_path: Path, data_dir: Path) -> None:
+    cfg = compose_train(["data=moving_mnist", "data.source=file"], tmp_path, data_dir)
+    check_config(cfg)  # a string, as before: the constructor says where the file went
+    with pytest.raises(ConfigError, match=r"Fix: use data=moving_mnist_file instead of data.source=file"):
+        build(cfg.data, "data")
 
 
 def test_vidgen_data_cli_prints_shapes_and_writes_previews(tmp_path: Path, data_dir: Path, capsys) -> None:

@@ -73,7 +73,7 @@ def test_sample_is_deterministic_and_rejects_labels_of_unconditional_models(
                                      data_dir, config_name="sample"))  # fmt: skip
         grids.append(torch.tensor(list(Image.open(files[0]).getdata())))
     assert torch.equal(grids[0], grids[1])
-    with pytest.raises(ConfigError, match=r"labels=\[3\] but this checkpoint's model is unconditional"):
+    with pytest.raises(ConfigError, match=r"labels=\[3\] but this model is unconditional"):
         sample(compose_train([f"ckpt_path={gan_ckpt}", "labels=[3]", *QUIET], tmp_path / "c", data_dir,
                              config_name="sample"))  # fmt: skip
 

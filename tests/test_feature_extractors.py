@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from test_data_offline import cifar_md5s as cifar_md5s  # noqa: F401 (a fixture, used by name)
 from test_data_offline import compose_data
-from vidgen.callbacks.evaluation import _InceptionFeatures
 from vidgen.cli.eval import evaluate
 from vidgen.cli.train import train
 from vidgen.errors import ConfigError
-from vidgen.metrics.features import domain_feature_extractor, random_crop_flip
-from vidgen.metrics.generative import image_metrics
+from vidgen.metrics import feature_spaces
+from vidgen.metrics.feature_nets import random_crop_flip
+from vidgen.metrics.feature_spaces import InceptionSpace, cache_file, feature_space
+from vidgen.metrics.sample_quality import sample_quality
 
 from conftest import TINY, compose_train
 
@@ -49,12 +51,13 @@ def inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_inception_gives_2048_features_and_1008_logits_for_grey_images(inception_weights: Path) -> None:
-    extractor = _InceptionFeatures(str(inception_weights), (-1.0, 1.0))
+    space = InceptionSpace(str(inception_weights), (-1.0, 1.0))
     x = torch.rand(3, 1, 8, 8) * 2 - 1  # grey digits-sized images: repeated to RGB, resized to 299
-    features, logits = extractor.features_and_logits(x)
+    features, logits = space.features_and_logits(x)
     assert features.shape == (3, 2048) and logits.shape == (3, 1008)
     assert features.dtype == torch.float64 and torch.isfinite(features).all()
-    metrics = image_metrics(extractor, [x], [x.flip(0)], "inception", kid_subset_size=3, pr_k=1)
+    assert space.name == "inception" and space.num_features == 2048
+    metrics = sample_quality(space, x, x.flip(0), kid_subset_size=3, pr_k=1)
     assert set(metrics) == {"fid_inception", "kid_inception_mean", "kid_inception_std", "is_inception",
                             "precision_inception", "recall_inception"}  # fmt: skip
     assert abs(metrics["fid_inception"]) < 1e-3  # the same images in another order
@@ -79,7 +82,7 @@ def test_wrong_inception_file_is_one_config_error(content, message: str, tmp_pat
     else:
         torch.save(content, path)
     with pytest.raises(ConfigError, match=message) as info:
-        _InceptionFeatures(str(path), (-1.0, 1.0))
+        InceptionSpace(str(path), (-1.0, 1.0))
     assert "metrics.feature_extractor=null" in str(info.value)  # the offline alternative is named
 
 
@@ -103,32 +106,47 @@ def test_vidgen_eval_with_inception_weights_logs_inception_metrics(
                                tmp_path / "eval2", data_dir, config_name="eval"))  # fmt: skip
 
 
-def test_cifar10_feature_extractor_is_a_resnet_cached_under_its_architecture(
-    cifar_md5s: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_cifar10_feature_space_is_a_resnet_cached_under_its_recipe(
+    cifar_md5s: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = cifar_md5s  # fabricated CIFAR-10 pickle batches, torchvision's md5 table set to theirs
     dm = compose_data("cifar10", ["data.num_workers=0", "data.batch_size=16", "data.download=false"],
                       tmp_path, folder)  # fmt: skip
-    extractor = domain_feature_extractor(dm, "cifar10", epochs=1)
-    assert extractor.architecture == "ResNet-8" and extractor.num_features == 64
+    assert dm.feature_net == "resnet8"
+    real_recipe = feature_spaces.load_recipe
+    # one epoch instead of the recipe's ten (the recipe is part of the cache key, so this is its own net)
+    monkeypatch.setattr(feature_spaces, "load_recipe",
+                        lambda name: OmegaConf.merge(real_recipe(name), {"max_epochs": 1}))  # fmt: skip
+    caplog.set_level(logging.INFO, logger="vidgen.metrics.feature_spaces")
+    space = feature_space(dm)
+    assert space.architecture == "ResNet-8" and space.num_features == 64 and space.name == "cifar10"
+    assert "Training feature net ResNet-8 on cifar10_32" in caplog.text
     (cache,) = (folder / "feature_extractors").glob("*.pt")
-    assert cache.name.startswith("cifar10_resnet8_cifar10_32_c3_")  # extractor, arch, data id, channels
+    assert cache == cache_file(dm, "resnet8", feature_spaces.load_recipe("resnet8"))[0]
+    assert cache.name.startswith("resnet8_cifar10_32_")  # recipe, data id, key
     meta = json.loads(cache.with_suffix(".json").read_text())
-    assert meta["architecture"] == "ResNet-8" and 0 <= meta["test_accuracy"] <= 1
-    assert meta["recipe"]["augment"] is True
+    assert meta["architecture"] == "ResNet-8" and meta["test_accuracy"] == space.test_accuracy
+    assert meta["identity"]["recipe"]["augment"] is True and meta["identity"]["recipe"]["max_epochs"] == 1
+    assert meta["identity"]["data"]["checksum"] == dm.checksum
+    # the reported accuracy is what the net scores on the test split, counted here by hand
+    x, y = map(torch.stack, zip(*(dm.splits["test"][i] for i in range(len(dm.splits["test"]))), strict=True))
+    with torch.no_grad():
+        hits = (space.net(x).argmax(1) == y).double().mean().item()
+    assert space.test_accuracy == pytest.approx(hits, abs=1e-6)
 
-    caplog.set_level(logging.INFO, logger="vidgen.metrics.features")
-    again = domain_feature_extractor(dm, "cifar10", epochs=1)
-    assert "ResNet-8 from" in caplog.text and again.test_accuracy == extractor.test_accuracy
+    stamp = cache.stat().st_mtime_ns
+    caplog.clear()
+    again = feature_space(dm)  # loaded from the cache, not trained again
+    assert "Training" not in caplog.text and cache.stat().st_mtime_ns == stamp
+    assert again.test_accuracy == space.test_accuracy
     x = torch.rand(2, 3, 32, 32)
-    assert torch.equal(again(x), extractor(x))
+    assert torch.equal(again(x), space(x))
 
     cache.write_bytes(b"truncated by a full disk")  # an unreadable cache is retrained, not a crash
     caplog.clear()
-    domain_feature_extractor(dm, "cifar10", epochs=1)
-    assert (
-        "does not load" in caplog.text and torch.load(cache, weights_only=True)["architecture"] == "ResNet-8"
-    )
+    feature_space(dm)
+    assert "does not load" in caplog.text and "Training feature net" in caplog.text
+    assert torch.load(cache, weights_only=True)["architecture"] == "ResNet-8"
 
 
 def test_random_crop_flip_is_a_padded_crop_or_its_mirror() -> None:

@@ -131,6 +131,6 @@ def test_conditional_gan_needs_conditional_nets(tmp_path: Path, data_dir: Path) 
 def test_vae_rejects_a_gan_loss(tmp_path: Path, data_dir: Path) -> None:
     cfg = compose_train([*RUN, "model=vae_mlp", "loss=gan_ns"], tmp_path, data_dir)
     with pytest.raises(
-        ConfigError, match=r"is a gan loss and cannot train .*Fix: choose a vae loss: loss=elbo"
+        ConfigError, match=r"is an adversarial loss and cannot train .*Fix: choose one of those: loss=elbo"
     ):
         train(cfg)

@@ -8,24 +8,30 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from vidgen.data.cifar10 import CIFAR10DataModule
 from vidgen.data.digits import DigitsDataModule
-from vidgen.metrics.features import domain_feature_extractor
-from vidgen.metrics.generative import (
+from vidgen.data.mnist import MNISTDataModule
+from vidgen.metrics.feature_spaces import ClassifierSpace, cache_file, feature_space, load_recipe
+from vidgen.metrics.frames import frame_metrics
+from vidgen.metrics.sample_quality import (
+    Given,
     features_of,
-    frame_metrics,
     frechet_distance,
-    image_metrics,
     precision_recall,
+    sample_quality,
 )
 
 from conftest import compose_train
 
+NO_IS = ("fid", "kid", "precision_recall")  # the metrics that need no logits
+
 
 @pytest.fixture(scope="module")
-def digits(data_dir: Path) -> tuple[DigitsDataModule, torch.nn.Module]:
+def digits(data_dir: Path) -> tuple[DigitsDataModule, ClassifierSpace]:
     dm = DigitsDataModule(data_dir=str(data_dir))
-    return dm, domain_feature_extractor(dm, "digits")
+    return dm, feature_space(dm)
 
 
 def _images(dm: DigitsDataModule, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,7 +42,9 @@ def _images(dm: DigitsDataModule, split: str) -> tuple[torch.Tensor, torch.Tenso
 def test_fid_of_a_set_against_itself_is_zero(digits) -> None:
     dm, extractor = digits
     x, _ = _images(dm, "train")
-    metrics = image_metrics(extractor, [x], [x.clone()], "digits")
+    metrics = sample_quality(extractor, x, x.clone())
+    assert set(metrics) == {"fid_digits", "kid_digits_mean", "kid_digits_std", "is_digits",
+                            "precision_digits", "recall_digits"}  # fmt: skip
     assert abs(metrics["fid_digits"]) < 1e-2
     assert metrics["precision_digits"] == 1.0 and metrics["recall_digits"] == 1.0
 
@@ -45,8 +53,6 @@ def test_fid_of_a_set_against_itself_is_zero(digits) -> None:
 def test_frechet_distance_equals_torchmetrics_fid(n_real: int, n_fake: int) -> None:
     """Both ways of computing the trace term (fewer rows than features or not) give torchmetrics' value."""
     from torchmetrics.image.fid import FrechetInceptionDistance
-
-    from vidgen.metrics.generative import Given
 
     g = torch.Generator().manual_seed(0)
     real = torch.randn(n_real, 64, generator=g, dtype=torch.float64).relu()
@@ -64,12 +70,12 @@ def test_fid_between_classes_exceeds_fid_between_halves_of_a_class(digits) -> No
     zeros, ones = x[y == 0], x[y == 1]
     half = len(zeros) // 2
     n = min(len(zeros), len(ones))
-    within = image_metrics(extractor, [zeros[:half]], [zeros[half : 2 * half]], "d", inception_score=False)
-    across = image_metrics(extractor, [zeros[:n]], [ones[:n]], "d", inception_score=False)
+    within = sample_quality(extractor, zeros[:half], zeros[half : 2 * half], NO_IS)
+    across = sample_quality(extractor, zeros[:n], ones[:n], NO_IS)
     # halves are half as large as the class sets, so their FID carries more small-sample bias: still lower
-    assert across["fid_d"] > 5 * within["fid_d"] > 0
-    assert across["kid_d_mean"] > within["kid_d_mean"]
-    assert across["precision_d"] < within["precision_d"]
+    assert across["fid_digits"] > 5 * within["fid_digits"] > 0
+    assert across["kid_digits_mean"] > within["kid_digits_mean"]
+    assert across["precision_digits"] < within["precision_digits"]
 
 
 def _unbiased_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -97,9 +103,9 @@ def test_kid_is_the_unbiased_mmd_and_near_zero_on_one_distribution(digits) -> No
     fa, fb = features_of(extractor, a), features_of(extractor, b)
     assert mean.item() == pytest.approx(_unbiased_mmd2(fa, fb), rel=1e-4)
     # unbiased: two samples of one distribution give ~0 (within the subset spread), unlike FID
-    metrics = image_metrics(extractor, [a], [b], "d", kid_subset_size=100, inception_score=False)
-    assert abs(metrics["kid_d_mean"]) < 3 * metrics["kid_d_std"]
-    assert metrics["fid_d"] > 0
+    metrics = sample_quality(extractor, a, b, NO_IS, kid_subset_size=100)
+    assert abs(metrics["kid_digits_mean"]) < 3 * metrics["kid_digits_std"]
+    assert metrics["fid_digits"] > 0
 
 
 def test_precision_recall_on_hand_made_points() -> None:
@@ -157,13 +163,57 @@ def test_importance_sampled_nll_is_below_the_elbo_bound(tmp_path: Path, data_dir
     assert nll_1 == pytest.approx(neg_elbo, rel=0.05)  # k = 1 is the (single-sample) ELBO
 
 
-def test_digits_extractor_accuracy_is_stored_and_at_least_95_percent(digits) -> None:
-    import json
+def test_digits_space_reports_the_accuracy_its_net_scores_on_the_test_split(digits) -> None:
+    """The accuracy stored with the cached LeNet-5 is what that net scores on the test images, counted
+    here by hand (no torchmetrics, no Lightning)."""
+    dm, space = digits
+    x, y = dm.splits["test"].tensors
+    with torch.no_grad():
+        predicted = space.net(x).argmax(1)
+    accuracy = (predicted == y).double().mean().item()
+    assert space.test_accuracy == pytest.approx(accuracy, abs=1e-6)
+    assert accuracy >= 0.95
+    assert space.accuracies() == {"feature_extractor_accuracy_digits": space.test_accuracy}
+    # the logits of the Inception Score are that classifier's, the features its penultimate layer
+    features, logits = space.features_and_logits(x)
+    assert torch.equal(logits.argmax(1), predicted) and features.shape == (len(x), space.num_features)
 
-    dm, extractor = digits
-    assert extractor.test_accuracy >= 0.95
-    (meta,) = (Path(dm.data_dir) / "feature_extractors").glob(f"digits_lenet5_{dm.dataset_id}_*.json")
-    assert json.loads(meta.read_text())["test_accuracy"] == pytest.approx(extractor.test_accuracy)
+
+def _lenet_cache(dm: DigitsDataModule, max_epochs: int | None = None) -> Path:
+    recipe = load_recipe("lenet5")
+    if max_epochs is not None:
+        recipe = OmegaConf.merge(recipe, {"max_epochs": max_epochs})
+    dm.setup()  # as trained_feature_net does: the key holds the data's checksum
+    return cache_file(dm, "lenet5", recipe)[0]
+
+
+def test_cache_key_holds_what_decides_the_net_and_nothing_else(digits, data_dir: Path) -> None:
+    default = _lenet_cache(DigitsDataModule(data_dir=str(data_dir)))
+    # the file the module's space was trained into (or loaded from) is found again by the key
+    assert default.is_file() and default.with_suffix(".json").is_file()
+    assert default.parent == data_dir / "feature_extractors" and default.name.startswith("lenet5_digits32_")
+    other_data = [{"split_seed": 1}, {"value_range": [0, 1]}, {"test_fraction": 0.2}]
+    keys = {_lenet_cache(DigitsDataModule(data_dir=str(data_dir), **kw)) for kw in other_data}
+    keys.add(_lenet_cache(DigitsDataModule(data_dir=str(data_dir)), max_epochs=1))  # another recipe
+    assert len(keys) == 4 and default not in keys
+    # where the data is loaded from and how it is batched does not change the trained net
+    same = [{"batch_size": 7}, {"num_workers": 1}, {"feature_extractor": "renamed"}]
+    assert {_lenet_cache(DigitsDataModule(data_dir=str(data_dir), **kw)) for kw in same} == {default}
+
+
+@pytest.mark.parametrize("module", [MNISTDataModule, CIFAR10DataModule], ids=["mnist", "cifar10"])
+def test_cache_key_of_mnist_and_cifar10_holds_value_range_and_split_seed(module, tmp_path: Path) -> None:
+    """Their constructors forward these arguments by ``**kwargs``: the key must hold them all the same."""
+    recipe = load_recipe(module.feature_net)
+
+    def cache(**kwargs) -> Path:  # no files needed: the key is made of the datamodule's arguments
+        dm = module(data_dir=str(tmp_path), download=False, **kwargs)
+        return cache_file(dm, module.feature_net, recipe)[0]
+
+    default = cache()
+    assert cache(value_range=(0.0, 1.0)) != default
+    assert cache(split_seed=1) != default
+    assert cache(batch_size=7, num_workers=1) == default
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -174,11 +224,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def test_mnist_extractor_reaches_99_percent(tmp_path: Path) -> None:
     import shutil
 
-    from vidgen.data.mnist import MNISTDataModule
-
     # the cache goes to a scratch data folder, not into the shared one
     shutil.copytree(SHARED / "MNIST" / "raw", tmp_path / "MNIST" / "raw")
     dm = MNISTDataModule(data_dir=str(tmp_path), download=False, num_workers=0)
-    extractor = domain_feature_extractor(dm, "mnist")
-    assert extractor.test_accuracy >= 0.99
-    assert list((tmp_path / "feature_extractors").glob("mnist_lenet5_*.json"))
+    space = feature_space(dm)
+    assert space.name == "mnist" and space.test_accuracy >= 0.99
+    assert list((tmp_path / "feature_extractors").glob("lenet5_mnist32_*.json"))

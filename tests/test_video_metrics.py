@@ -1,11 +1,13 @@
-"""The video metrics: the C3D feature extractor (trained, cached, reloaded), the Fréchet distances in its
+"""The video metrics: the C3D feature space (trained, cached, reloaded), the Fréchet distances in its
 space, and ``vidgen-eval`` of a video GAN through the real entrypoint."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,21 +15,30 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from vidgen.cli.train import train
 from vidgen.data.moving_mnist import MovingDigitsDataModule
-from vidgen.metrics.generative import Given, features_of, frechet_distance, video_metrics
-from vidgen.metrics.video_features import ORDERS, reorder, video_feature_extractor
+from vidgen.metrics import feature_spaces
+from vidgen.metrics.feature_nets import ORDERS, reorder
+from vidgen.metrics.feature_spaces import C3DSpace, cache_file, feature_space
+from vidgen.metrics.sample_quality import Given, features_of, frechet_distance, sample_quality
 from vidgen.nets.c3d import C3D
 
-from conftest import compose_train
+from conftest import CONF, compose_train
 
 # Short clips and few of them: the real code path at a size that trains in seconds on 2 cores. The vgan
-# run below uses the same data settings, so that vidgen-eval finds this extractor in the cache.
+# run below uses the same data settings and recipe, so that vidgen-eval finds this C3D in the cache.
 SMALL = {"image_size": 16, "digit_size": 8, "step_length": 0.2, "seq_len": 8, "num_input_frames": 4,
          "num_output_frames": 4, "num_train": 256, "num_val": 16, "num_test": 64,
          "batch_size": 16}  # fmt: skip
-EPOCHS = 5  # of 8 batches of 32 clips
+EPOCHS = 5  # of 8 batches of 32 clips, instead of the recipe's 15
+REAL_RECIPE = feature_spaces.load_recipe
+
+
+def short_recipe(name: str, epochs: int = EPOCHS) -> DictConfig:
+    """``conf/features/<name>.yaml`` with ``epochs`` epochs (a recipe of its own: another cache key)."""
+    return OmegaConf.merge(REAL_RECIPE(name), {"max_epochs": epochs})
 
 
 def small_digits(data_dir: Path) -> MovingDigitsDataModule:
@@ -35,11 +46,13 @@ def small_digits(data_dir: Path) -> MovingDigitsDataModule:
 
 
 @pytest.fixture(scope="module")
-def trained(data_dir: Path) -> tuple[MovingDigitsDataModule, torch.nn.Module, float]:
+def trained(data_dir: Path) -> tuple[MovingDigitsDataModule, C3DSpace, float]:
     dm = small_digits(data_dir)
-    start = time.perf_counter()
-    extractor = video_feature_extractor(dm, "digits", epochs=EPOCHS)
-    return dm, extractor, time.perf_counter() - start
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(feature_spaces, "load_recipe", short_recipe)
+        start = time.perf_counter()
+        space = feature_space(dm)
+        return dm, space, time.perf_counter() - start
 
 
 def clips(dm: MovingDigitsDataModule, split: str) -> torch.Tensor:
@@ -70,73 +83,120 @@ def test_reorder_reverses_and_shuffles_each_clip() -> None:
     assert not torch.equal(shuffled, x[2].flatten()) and not torch.equal(shuffled, x[2].flatten().flip(0))
 
 
-def test_extractor_is_trained_once_cached_and_reloaded(trained, data_dir: Path) -> None:
-    dm, extractor, _ = trained
-    (cache,) = (data_dir / "feature_extractors").glob(f"digits_c3d_{dm.dataset_id}_c1_*.pt")
-    assert cache.name == f"digits_c3d_{dm.dataset_id}_c1_{dm.checksum[:12]}.pt"
+def test_c3d_is_trained_once_cached_and_reloaded(trained, data_dir: Path, monkeypatch) -> None:
+    dm, space, _ = trained
+    recipe = short_recipe("c3d")
+    cache, identity = cache_file(dm, "c3d", recipe)
+    assert cache.parent == data_dir / "feature_extractors" and cache.is_file()
+    assert cache.name.startswith(f"c3d_{dm.dataset_id}_")
     meta = json.loads(cache.with_suffix(".json").read_text())
-    assert meta["order_accuracy"] == pytest.approx(extractor.order_accuracy)
-    assert meta["class_accuracy"] == pytest.approx(extractor.class_accuracy)
-    assert meta["epochs"] == EPOCHS and meta["task"] == list(ORDERS)
+    assert meta["test_accuracy"] == space.order_accuracy and meta["class_accuracy"] == space.class_accuracy
+    assert meta["architecture"] == "C3D" and meta["identity"] == json.loads(json.dumps(identity, default=str))
+    assert meta["identity"]["recipe"]["max_epochs"] == EPOCHS
+    assert meta["identity"]["data"]["checksum"] == dm.checksum
     stamp = cache.stat().st_mtime_ns
 
-    again = video_feature_extractor(small_digits(data_dir), "digits", epochs=EPOCHS + 1)
-    assert cache.stat().st_mtime_ns == stamp  # loaded, not trained again (epochs is ignored once cached)
-    assert again.order_accuracy == extractor.order_accuracy
-    assert again.class_accuracy == extractor.class_accuracy
-    assert again.test_accuracy == extractor.order_accuracy and again.architecture == "C3D"
+    monkeypatch.setattr(feature_spaces, "load_recipe", short_recipe)
+    again = feature_space(small_digits(data_dir))
+    assert cache.stat().st_mtime_ns == stamp  # loaded, not trained again
+    assert isinstance(again, C3DSpace) and again.name == "digits"
+    assert again.accuracies() == {
+        "feature_extractor_accuracy_digits": space.order_accuracy,
+        "feature_extractor_class_accuracy_digits": space.class_accuracy,
+    }
     x = clips(dm, "test")[:4]
-    assert torch.equal(again(x), extractor(x))
+    assert torch.equal(again(x), space(x))
     again.train()
-    assert not again.classifier.training  # a frozen instrument: batch norm stays in eval mode
+    assert not again.net.training  # a frozen instrument: batch norm stays in eval mode
+    # another recipe (one more epoch) is another network: it gets a file of its own
+    assert cache_file(dm, "c3d", short_recipe("c3d", EPOCHS + 1))[0] != cache
 
 
-def test_training_leaves_the_runs_random_stream_alone_and_a_torn_cache_is_retrained(tmp_path: Path) -> None:
-    dm = MovingDigitsDataModule(data_dir=str(tmp_path), **{**SMALL, "num_train": 32, "num_test": 8})
+TINY = {**SMALL, "num_train": 32, "num_test": 8}  # one epoch of two batches: a net in seconds
+
+
+def test_training_is_seeded_by_the_recipe_and_leaves_the_runs_random_stream_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feature_spaces, "load_recipe", lambda name: short_recipe(name, epochs=1))
     torch.manual_seed(123)
-    first = video_feature_extractor(dm, "digits", epochs=1)
+    first = feature_space(MovingDigitsDataModule(data_dir=str(tmp_path / "a"), **TINY))
     after = torch.rand(3)
     torch.manual_seed(123)
     assert torch.equal(after, torch.rand(3))
+    # the same recipe and data (the same cache key) give the same net whatever the run's seed
+    torch.manual_seed(7)
+    other = feature_space(MovingDigitsDataModule(data_dir=str(tmp_path / "b"), **TINY))
+    for name, value in first.net.state_dict().items():
+        assert torch.equal(value, other.net.state_dict()[name]), name
 
-    (cache,) = (tmp_path / "feature_extractors").glob("digits_c3d_*.pt")
+
+def test_a_torn_cache_is_trained_again_and_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(feature_spaces, "load_recipe", lambda name: short_recipe(name, epochs=1))
+    dm = MovingDigitsDataModule(data_dir=str(tmp_path), **TINY)
+    feature_space(dm)
+    (cache,) = (tmp_path / "feature_extractors").glob("c3d_*.pt")
     cache.write_bytes(cache.read_bytes()[:100])  # a write cut short
-    again = video_feature_extractor(dm, "digits", epochs=1)  # trained again (same seed), cache replaced
-    assert again.order_accuracy == first.order_accuracy
-    assert torch.load(cache, weights_only=True)["order_accuracy"] == first.order_accuracy
+    caplog.set_level(logging.INFO, logger="vidgen.metrics.feature_spaces")
+    again = feature_space(dm)
+    assert "does not load" in caplog.text and "Training feature net C3D" in caplog.text
+    assert torch.load(cache, weights_only=True)["test_accuracy"] == again.order_accuracy
+    caplog.clear()
+    loaded = feature_space(dm)  # the replaced file loads: the retrained net, not trained a third time
+    assert "Training" not in caplog.text
+    x = clips(dm, "test")
+    assert torch.equal(loaded(x), again(x))
 
 
-def test_order_accuracy_is_clearly_above_chance(trained) -> None:
-    _, extractor, seconds = trained
+def test_order_and_class_accuracy_are_what_the_c3d_scores_and_above_chance(trained) -> None:
+    dm, space, seconds = trained
+    test = dm.splits["test"]
+    x, y = clips(dm, "test"), torch.stack([test[i][1] for i in range(len(test))])
+    # counted by hand as ClipOrderTraining.test_step draws them: one batch, shuffles seeded by the recipe
+    assert len(test) <= 256
+    shuffles = torch.Generator().manual_seed(int(short_recipe("c3d").seed))
+    hits, class_hits = 0, None
+    with torch.no_grad():
+        for k in range(len(ORDERS)):
+            order_logits, class_logits = space.net(reorder(x, torch.full((len(x),), k), shuffles))
+            hits += int((order_logits.argmax(1) == k).sum())
+            if k == 0:
+                class_hits = (class_logits.argmax(1) == y).double().mean().item()
+    assert space.order_accuracy == pytest.approx(hits / (len(ORDERS) * len(x)), abs=1e-6)
+    assert space.class_accuracy == pytest.approx(class_hits, abs=1e-6)
     # chance 1/3; recorded and reversed bouncing digits are nearly indistinguishable: about 2/3 at best
-    assert extractor.order_accuracy > 0.55, (extractor.order_accuracy, seconds)
-    assert extractor.class_accuracy is not None
+    assert space.order_accuracy > 0.55, (space.order_accuracy, seconds)
 
 
 def test_fd_of_a_set_against_itself_is_zero(trained) -> None:
-    dm, extractor, _ = trained
+    dm, space, _ = trained
     x = clips(dm, "test")
-    metrics = video_metrics(extractor, x, x.clone(), "d")
-    assert set(metrics) == {"fd_c3d_d", "fid_frames_d_mean"}
-    assert abs(metrics["fd_c3d_d"]) < 1e-2 and abs(metrics["fid_frames_d_mean"]) < 1e-2
+    metrics = sample_quality(space, x, x.clone())
+    assert set(metrics) == {"fd_c3d_digits", "fid_frames_digits_mean"}
+    assert abs(metrics["fd_c3d_digits"]) < 1e-2 and abs(metrics["fid_frames_digits_mean"]) < 1e-2
 
 
 def test_fd_of_shuffled_clips_exceeds_fd_between_halves_of_the_real_ones(trained) -> None:
-    dm, extractor, _ = trained
+    dm, space, _ = trained
     x = clips(dm, "train")
     a, b = x[:128], x[128:256]
     shuffled = reorder(a, torch.full((len(a),), ORDERS.index("shuffled")), torch.Generator().manual_seed(0))
-    fa, fb, fs = (features_of(extractor, v) for v in (a, b, shuffled))
-    # the clip FD of video_metrics: the same frames in another order are far, another sample is near
+    fa, fb, fs = (features_of(space, v) for v in (a, b, shuffled))
+    # the clip FD of sample_quality: the same frames in another order are far, another sample is near
     assert frechet_distance(fa, fs) > 3 * frechet_distance(fa, fb) > 0
+    assert sample_quality(space, a, shuffled, ["fd_c3d"])["fd_c3d_digits"] == pytest.approx(
+        frechet_distance(fa, fs), rel=1e-9
+    )
     # Given tells FID the feature dimension (else torchmetrics would probe it with a dummy image)
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    assert FrechetInceptionDistance(feature=Given(extractor.num_features)).real_features_sum.shape == (128,)
+    assert FrechetInceptionDistance(feature=Given(space.num_features)).real_features_sum.shape == (128,)
 
 
 def test_vidgen_eval_of_a_video_gan_logs_the_video_metrics(trained, tmp_path: Path, data_dir: Path) -> None:
-    dm, extractor, _ = trained
+    dm, space, _ = trained
     data = ["data=moving_digits", *(f"data.{k}={v}" for k, v in SMALL.items())]
     train(compose_train(
         [*data, "model=vgan", "loss=gan_ns", "callbacks=video", "model.generator.base_width=4",
@@ -145,7 +205,10 @@ def test_vidgen_eval_of_a_video_gan_logs_the_video_metrics(trained, tmp_path: Pa
          "trainer.enable_model_summary=false", "logger=csv"],
         tmp_path / "train", data_dir))  # fmt: skip
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
-    env = {**os.environ, "VIDGEN_DATA_DIR": str(data_dir)}
+    # vidgen-eval reads the recipe from its config tree: a copy with the short C3D recipe of `trained`
+    shutil.copytree(CONF, tmp_path / "conf", ignore=shutil.ignore_patterns("__pycache__"))
+    OmegaConf.save(short_recipe("c3d"), tmp_path / "conf" / "features" / "c3d.yaml")
+    env = {**os.environ, "VIDGEN_DATA_DIR": str(data_dir), "VIDGEN_CONF_DIR": str(tmp_path / "conf")}
     env.pop("HYDRA_FULL_ERROR", None)
     result = subprocess.run(
         [str(Path(sys.executable).with_name("vidgen-eval")), f"ckpt_path={ckpt}", "logger=csv",
@@ -157,6 +220,7 @@ def test_vidgen_eval_of_a_video_gan_logs_the_video_metrics(trained, tmp_path: Pa
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("fd_c3d_digits", "fid_frames_digits_mean"):
         assert math.isfinite(metrics[f"test/{key}"]) and metrics[f"test/{key}"] > 0, key
-    # the cached extractor (not a new one): its order accuracy is logged with the metrics
-    assert metrics["test/feature_extractor_accuracy_digits"] == pytest.approx(extractor.order_accuracy)
+    # the cached C3D (not a new one): its accuracies are logged with the metrics
+    assert metrics["test/feature_extractor_accuracy_digits"] == pytest.approx(space.order_accuracy)
+    assert metrics["test/feature_extractor_class_accuracy_digits"] == pytest.approx(space.class_accuracy)
     assert "order accuracy" in (run / "eval.log").read_text()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
@@ -23,6 +25,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vidgen.errors import ConfigError, VidgenError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 _UNKNOWN = None  # "cannot tell" answer of _accepts
@@ -142,13 +147,50 @@ def _check_node(node: Any, key: str) -> None:
             _check_node(v, f"{key}[{i}]")
 
 
-def _check_target_node(node: Mapping, key: str) -> None:
-    target = import_target(node["_target_"], key)
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _named_params(params: Sequence[inspect.Parameter]) -> tuple[dict[str, inspect.Parameter], bool]:
+    """The parameters a config key can name, and whether ``**kwargs`` is among ``params``."""
+    named = {p.name: p for p in params if p.kind not in _VARIADIC}
+    return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def config_keys(target: Callable) -> tuple[dict[str, inspect.Parameter], bool] | None:
+    """The keys a config may give ``target`` (name -> parameter, with resolved annotations) and whether
+    other keys are accepted unchecked; None when ``target`` has no readable signature.
+
+    A class whose ``__init__`` takes ``**kwargs`` passes them to its base class's, as in
+    ``def __init__(self, root: str, download: bool = True, **kwargs)``: its keys are the named parameters
+    of the ``__init__``s along ``__mro__`` up to the first one without ``**kwargs``. When none lacks it
+    (the kwargs reach ``object.__init__``, i.e. go elsewhere, as WandbLogger's go to ``wandb.init``), or
+    ``target`` is a function taking ``**kwargs``, any key is accepted, as Hydra would.
+    """
     sig = _signature(target)
     if sig is None:
+        return None
+    keys, takes_kwargs = _named_params(list(sig.parameters.values()))
+    if not (takes_kwargs and inspect.isclass(target)):
+        return keys, takes_kwargs
+    # inits[0] is the __init__ ``sig`` was read from; the bases' follow in the order kwargs travel.
+    inits = [vars(cls)["__init__"] for cls in target.__mro__ if "__init__" in vars(cls)]
+    for init in inits[1:]:
+        base = _signature(init) if init is not object.__init__ else None
+        if base is None:
+            break
+        more, takes_kwargs = _named_params(list(base.parameters.values())[1:])  # [1:]: without self
+        keys.update({name: p for name, p in more.items() if name not in keys})
+        if not takes_kwargs:
+            return keys, False
+    return keys, True
+
+
+def _check_target_node(node: Mapping, key: str) -> None:
+    target = import_target(node["_target_"], key)
+    found = config_keys(target)
+    if found is None:
         return
-    params = sig.parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    params, takes_kwargs = found
     name = node["_target_"]
     for k, v in node.items():
         if k in _HYDRA_KEYS:
@@ -158,7 +200,7 @@ def _check_target_node(node: Mapping, key: str) -> None:
                 continue
             close = difflib.get_close_matches(str(k), list(params), n=3)
             hint = f"Did you mean {', '.join(close)}? " if close else ""
-            valid = ", ".join(p for p in params if p != "self")
+            valid = ", ".join(params)
             raise ConfigError(
                 f"{key}.{k}{_choice_hint(key)} is not a parameter of {name}. {hint}"
                 f"Valid keys: {valid}. Fix: correct the key, or remove it from the override/config."
@@ -219,19 +261,57 @@ def build(node: DictConfig | ListConfig, key: str, **kwargs: Any) -> Any:
         ) from e
 
 
+# The package that pyproject.toml maps to the repository's conf/: that folder itself in an editable
+# install, its copy in site-packages in a wheel.
+CONF_PACKAGE = "vidgen.conf"
+
+
+def conf_search_path() -> str:
+    """Where vidgen's configs are, as Hydra names a config path: ``pkg://vidgen.conf``, or the absolute
+    folder ``$VIDGEN_CONF_DIR`` when that is set (a complete config tree replacing the packaged one).
+
+    The one place that decides it: the entrypoints' ``@hydra.main``, ``compose_config`` and ``conf_dir``
+    all follow it. A user's own configs are added beside it, not instead: ``--config-dir <dir>`` or
+    ``hydra.searchpath=[file://<dir>]``.
+    """
+    folder = os.environ.get("VIDGEN_CONF_DIR")
+    return str(Path(folder).expanduser().resolve()) if folder else f"pkg://{CONF_PACKAGE}"
+
+
+def conf_dir() -> Traversable:
+    """The folder of ``conf_search_path()``, for code that reads config files without composing
+    (``conf_dir() / "data" / "mnist.yaml"``); a ``Path`` in an editable or wheel install."""
+    source = conf_search_path()
+    return resources.files(CONF_PACKAGE) if source.startswith("pkg://") else Path(source)
+
+
+def config_options(group: str) -> list[str]:
+    """The options of a config group: names of ``conf/<group>/*.yaml``, sorted."""
+    folder = conf_dir() / group
+    if not folder.is_dir():
+        return []
+    return sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
 def compose_config(
     overrides: Sequence[str] = (), config_name: str = "train", output_dir: str | Path | None = None
 ) -> DictConfig:
     """The config ``vidgen-<config_name> <overrides>`` would run, composed outside a Hydra app (tests,
     benchmarks, notebooks, ``vidgen-data``), with ``HydraConfig`` set as in a job so that interpolations
-    of ``hydra:`` keys resolve; ``output_dir`` replaces the timestamped run folder."""
-    from hydra import compose, initialize_config_dir
+    of ``hydra:`` keys resolve; ``output_dir`` replaces the timestamped run folder. A user's config folder
+    is added as on the command line, with the override ``hydra.searchpath=[file://<dir>]``."""
+    from hydra import compose, initialize_config_dir, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+    source = conf_search_path()
+    if source.startswith("pkg://"):
+        context = initialize_config_module(config_module=source.removeprefix("pkg://"), version_base="1.3")
+    else:
+        context = initialize_config_dir(config_dir=source, version_base="1.3")
+    with context:
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
@@ -241,24 +321,21 @@ def compose_config(
     return cfg
 
 
-def conf_dir() -> str:
-    """The repository's ``conf/`` folder (vidgen is installed in editable mode from its checkout)."""
-    import os
-    from pathlib import Path
-
-    return os.environ.get("VIDGEN_CONF_DIR") or str(Path(__file__).resolve().parents[2] / "conf")
+def read_config_file(relpath: str) -> DictConfig:
+    """One file of vidgen's config tree, e.g. ``features/lenet5.yaml``, read without composing
+    (``FileNotFoundError`` when absent)."""
+    with (conf_dir() / relpath).open() as f:
+        return OmegaConf.load(f)
 
 
 def _options_with(group: str, attr: str, wanted: str) -> list[str]:
     """Names of ``conf/<group>/*.yaml`` whose ``_target_`` class has ``attr == wanted``."""
-    from pathlib import Path
-
     names = []
-    for path in sorted(Path(conf_dir(), group).glob("*.yaml")):
-        target = OmegaConf.load(path).get("_target_")
+    for name in config_options(group):
+        target = read_config_file(f"{group}/{name}.yaml").get("_target_")
         try:
             if target and getattr(get_object(target), attr, None) == wanted:
-                names.append(path.stem)
+                names.append(name)
         except Exception:
             continue
     return names
@@ -267,22 +344,22 @@ def _options_with(group: str, attr: str, wanted: str) -> list[str]:
 def check_compatibility(cfg: DictConfig) -> None:
     """Stops a model x data x loss x callbacks combination that cannot train, naming both sides and the fix.
 
-    Class attributes carry the declarations: a family has ``family``, ``loss_family`` (the ``family`` of
-    the losses it trains with) and ``data_kind`` (``image`` or ``video``); a loss has ``family``; a
-    datamodule and a data-specific callback have ``data_kind``. Size constraints (e.g. a power-of-two
-    image size) are checked by each net's constructor.
+    Class attributes carry the declarations (``vidgen.families.base``): a model has ``loss_kind`` (the
+    ``kind`` of the losses it trains with) and ``data_kind`` (``image`` or ``video``); a loss has
+    ``kind``; a datamodule and a data-specific callback have ``data_kind``. Size constraints (e.g. a
+    power-of-two image size) are checked by each net's constructor.
     """
     model_cls = import_target(cfg.model._target_, "model")
-    family = getattr(model_cls, "family", None)
-    loss_family = getattr(model_cls, "loss_family", family)
+    loss_kind = getattr(model_cls, "loss_kind", None)
     if cfg.get("loss") is not None and "_target_" in cfg.loss:
-        have_loss = getattr(import_target(cfg.loss._target_, "loss"), "family", None)
-        if loss_family and have_loss and have_loss != loss_family:
-            options = "|".join(_options_with("loss", "family", loss_family)) or "?"
+        have_loss = getattr(import_target(cfg.loss._target_, "loss"), "kind", None)
+        if loss_kind and have_loss and have_loss != loss_kind:
+            options = "|".join(_options_with("loss", "kind", loss_kind)) or "?"
+            article = "an" if have_loss[0] in "aeiou" else "a"
             raise ConfigError(
-                f"{_named('loss', cfg.loss)} is a {have_loss} loss and cannot train "
-                f"{_named('model', cfg.model)} (a {family} model). Fix: choose a {loss_family} loss: "
-                f"loss={options}."
+                f"{_named('loss', cfg.loss)} is {article} {have_loss} loss and cannot train "
+                f"{_named('model', cfg.model)} ({model_cls.__name__}, trained with {loss_kind} losses). "
+                f"Fix: choose one of those: loss={options}."
             )
     have = getattr(import_target(cfg.data._target_, "data"), "data_kind", None)
     wanted = getattr(model_cls, "data_kind", None)

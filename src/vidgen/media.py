@@ -71,9 +71,8 @@ def log_image(
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             pixels = str(image) if isinstance(image, Path) else _hwc_uint8(image)
-            logger.log_image(
-                key=key, images=[pixels], step=step, caption=None if caption is None else [caption]
-            )
+            extra = {} if caption is None else {"caption": [caption]}  # Lightning takes lists or nothing
+            logger.log_image(key=key, images=[pixels], step=step, **extra)
         elif isinstance(logger, TensorBoardLogger):
             if isinstance(image, Path):
                 from PIL import Image

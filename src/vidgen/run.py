@@ -27,13 +27,14 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from hydra.types import RunMode
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, open_dict, read_write
 
 from vidgen.callbacks.guards import FiniteLossCheck
 from vidgen.config import build, check_compatibility, check_config
-from vidgen.errors import CheckpointError, ConfigError
-from vidgen.utils.files import atomic_torch_save, atomic_write_json
+from vidgen.errors import CheckpointError
+from vidgen.utils.files import atomic_torch_save, atomic_write_json, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class RunContext:
         # "this model needs video data" is the message that names the fix.
         check_compatibility(self.cfg)
         self.resolved = check_config(self.cfg)
-        self._check_writable(self.output_dir)
+        check_writable(self.output_dir)
         self._prepare_ddp_relaunch()
         self._env_before = {k: os.environ.get(k) for k in _DDP_ENV}
         L.seed_everything(self.cfg.seed, workers=True, verbose=False)
@@ -104,7 +105,7 @@ class RunContext:
 
     def _multirun(self) -> bool:
         hydra = _hydra_config()
-        return hydra is not None and str(hydra.mode) == "RunMode.MULTIRUN"
+        return hydra is not None and hydra.mode == RunMode.MULTIRUN
 
     def _name_wandb_run(self) -> None:
         """In a multirun: W&B group = the sweep, run name and tags = the job's overrides."""
@@ -135,19 +136,6 @@ class RunContext:
             hydra.run.dir = str(self.output_dir.resolve())
         if self._multirun():
             sys.argv = [sys.argv[0], *hydra.overrides.task, "hydra.mode=RUN"]
-
-    @staticmethod
-    def _check_writable(folder: Path) -> None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / ".write_test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as e:
-            raise ConfigError(
-                f"The run folder {folder} is not writable ({e.strerror}). Fix: choose another folder with "
-                "hydra.run.dir=<dir> (or paths.log_dir=<dir>), or fix its permissions."
-            ) from e
 
     def build(self, group: str, **kwargs: Any) -> Any:
         return build(self.cfg[group], group, **kwargs)
@@ -219,10 +207,13 @@ class RunStateCheckpoint(L.Callback):
         torch.set_rng_state(rng["torch"])
 
 
-def _read(ckpt: str, path: Path) -> Any:
-    """``torch.load`` with ``weights_only=True``; an unreadable file is one ``CheckpointError``."""
+def _read(ckpt: str, path: Path, mmap: bool = False) -> Any:
+    """``torch.load`` with ``weights_only=True``; an unreadable file is one ``CheckpointError``.
+
+    ``mmap``: tensors are mapped, not read, for a check of a checkpoint that Lightning reads itself
+    afterwards (a resumed run), so its weights are read from disk once."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:
         raise CheckpointError(
             f"ckpt_path={ckpt} is not a readable checkpoint ({e.__class__.__name__}: {str(e)[:200]}). "
@@ -261,7 +252,7 @@ def resolve_checkpoint(ckpt: str | None, output_dir: Path, config: dict) -> str 
                 "ckpt_path=logs/train/runs/<timestamp>/checkpoints/last.ckpt, or ckpt_path=last with "
                 "hydra.run.dir=<that run folder>."
             )
-    checkpoint = _read(ckpt, path)
+    checkpoint = _read(ckpt, path, mmap=True)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
         raise CheckpointError(
             f"ckpt_path={ckpt} is not a Lightning training checkpoint (no state_dict/loops). "

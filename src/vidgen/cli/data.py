@@ -5,7 +5,7 @@ Usage::
     vidgen-data                                  # every dataset in conf/data/
     vidgen-data mnist moving_digits              # some of them
     vidgen-data image_folder data.root=~/photos data.image_size=64   # overrides, as for vidgen-train
-    python -m vidgen.data digits --out previews/
+    python -m vidgen.cli.data digits --out previews/
 
 Each dataset is composed from ``conf/data/<name>.yaml`` with Hydra's compose API (the same config
 ``vidgen-train data=<name>`` uses), set up, and one training batch is drawn. A preview is written to
@@ -23,61 +23,38 @@ from typing import Any
 import torch
 
 from vidgen.errors import VidgenError
+from vidgen.media import image_grid, video_to_frames, write_gif, write_png
 
 
 def available() -> list[str]:
-    from vidgen.config import conf_dir
+    from vidgen.config import config_options
 
-    return sorted(p.stem for p in Path(conf_dir(), "data").glob("*.yaml"))
+    return config_options("data")
 
 
 def compose_data(name: str, overrides: list[str]) -> Any:
     """The datamodule ``vidgen-train data=<name> <overrides>`` would build."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from vidgen.config import build, check_config, conf_dir
+    from vidgen.config import build, check_config, compose_config
     from vidgen.errors import ConfigError
 
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-            cfg = compose("train", overrides=[f"data={name}", *overrides])
+        cfg = compose_config([f"data={name}", *overrides])
     except Exception as e:  # Hydra's MissingConfigException, OverrideParseException, ...
         raise ConfigError(f"{e.__class__.__name__}: {e}".splitlines()[0]) from e
-    # Only what data configs refer to: paths.output_dir needs a running Hydra job.
+    # Only what data configs refer to: paths.output_dir is the run folder, which only a running job has.
     paths = {k: v for k, v in OmegaConf.to_container(cfg.paths).items() if k != "output_dir"}
     node = OmegaConf.create({"data": OmegaConf.to_container(cfg.data), "paths": paths})
     check_config(node)
     return build(node.data, "data")
 
 
-def to_unit(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    lo, hi = value_range
-    return ((x.float() - lo) / (hi - lo)).clamp(0, 1)
-
-
 def write_preview(x: torch.Tensor, value_range: tuple[float, float], path_stem: Path, nrow: int = 8) -> Path:
     """A PNG grid of images ``(B, C, H, W)`` or an animated GIF of videos ``(B, T, C, H, W)``."""
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-
-    def frame(images: torch.Tensor) -> Image.Image:
-        grid = make_grid(to_unit(images, value_range), nrow=nrow, padding=2, pad_value=1.0)
-        return Image.fromarray((grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy())
-
     if x.ndim == 4:
-        path = path_stem.with_suffix(".png")
-        frame(x[: nrow * nrow]).save(path)
-    else:
-        path = path_stem.with_suffix(".gif")
-        videos = x[:nrow]
-        frames = [frame(videos[:, t]) for t in range(videos.shape[1])]
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=150, loop=0)
-    return path
+        return write_png(image_grid(x[: nrow * nrow], value_range, nrow), path_stem.with_suffix(".png"))
+    return write_gif(video_to_frames(x[:nrow], value_range, nrow), path_stem.with_suffix(".gif"), fps=7)
 
 
 def describe(name: str, datamodule: Any, out: Path) -> str:
@@ -128,11 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in chosen:
         mine = overrides
         if len(chosen) > 1:  # `vidgen-data data.download=false` applies to the datasets that have the key
-            from omegaconf import OmegaConf
+            from vidgen.config import read_config_file
 
-            from vidgen.config import conf_dir
-
-            keys = OmegaConf.load(Path(conf_dir(), "data", f"{name}.yaml")).keys()
+            keys = read_config_file(f"data/{name}.yaml").keys()
             mine = [o for o in overrides if not o.startswith("data.") or o[5:].split("=")[0] in keys]
         try:
             print(describe(name, compose_data(name, mine), Path(ns.out)), flush=True)

@@ -3,7 +3,8 @@
 The checkpoint carries the resolved config of the run that wrote it (``checkpoint["vidgen_config"]``);
 its ``model``, ``loss`` and ``data`` are rebuilt from there (``data=<option>`` and
 ``overrides='{key: value}'`` change them), the weights are loaded, and ``trainer.test`` runs with the
-``metrics`` callback. Results go to ``logs/eval/runs/<timestamp>/metrics.json`` and to the loggers.
+``metrics`` (sample quality) and ``curves`` (per-step frame metrics) callbacks. Results go to
+``logs/eval/runs/<timestamp>/metrics.json`` and to the loggers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vidgen.config import conf_dir
+from vidgen.config import conf_search_path
 from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         model = run.build("model")
         load_weights(model, checkpoint, cfg.ckpt_path)
         loggers = run.build_collection("logger")
-        trainer = run.build_trainer([build(cfg.metrics, "metrics")], loggers)
+        callbacks = [build(cfg[key], key) for key in ("metrics", "curves") if cfg.get(key)]
+        trainer = run.build_trainer(callbacks, loggers)
         run.log_config(loggers)
         log.info(f"Evaluating {cfg.ckpt_path} ({cfg.model._target_}); outputs in {run.output_dir}")
         trainer.test(model, datamodule=datamodule)
         return run.write_metrics(trainer)
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="eval")
+@hydra.main(version_base="1.3", config_path=conf_search_path(), config_name="eval")
 def main(cfg: DictConfig) -> None:
     with job_errors_to_log():
         evaluate(cfg)

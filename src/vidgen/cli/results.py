@@ -14,8 +14,12 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 MAIN_METRICS = ("test/fid_", "test/mse_per_frame", "test/nll_nats", "val/fid_", "val/mse_per_frame")
 
@@ -39,7 +43,7 @@ def _main_metric(metrics: dict) -> tuple[str, float] | None:
     return None
 
 
-def _paper(conf: Path, experiment: str) -> str:
+def _paper(conf: Traversable, experiment: str) -> str:
     path = conf / "experiment" / f"{experiment}.yaml"
     if path.is_file():
         match = re.search(r"^# paper: (.+)$", path.read_text(), flags=re.MULTILINE)
@@ -48,7 +52,8 @@ def _paper(conf: Path, experiment: str) -> str:
     return "—"
 
 
-def collect(log_dir: Path, conf: Path) -> list[dict]:
+def collect(log_dir: Path, conf: Traversable) -> list[dict]:
+    """The table's rows from the runs in ``log_dir``; ``conf`` is the config folder (``conf_dir()``)."""
     evals: dict[Path, Path] = {}  # train run folder -> newest eval run folder of one of its checkpoints
     for run in sorted((log_dir / "eval" / "runs").glob("*/")):
         cfg = _read_yaml(run / ".hydra" / "config.yaml") or {}
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> Path:
     root = Path(args[0]) if args else Path(".")
     out = root / "docs" / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(collect(root / "logs", Path(conf_dir()))))
+    out.write_text(render(collect(root / "logs", conf_dir())))
     print(f"written: {out}")
     return out
 

@@ -3,8 +3,8 @@
 Rebuilds the model from the checkpoint's saved run config (as ``vidgen-eval`` does), draws samples with a
 seeded noise generator and writes them to ``logs/sample/runs/<timestamp>/samples/``: for images a grid
 ``samples.png`` and ``sample_NNN.png``; for videos ``samples.gif`` (or ``.mp4``) and one file per clip.
-Frame predictors continue the first ``num_samples`` test sequences. W&B gets the images or videos and a
-``samples`` table (index, label, media).
+Models that continue real clips (frame predictors) continue the first ``num_samples`` test clips.
+W&B gets the images or videos and a ``samples`` table (index, label, media).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from vidgen.config import conf_dir
+from vidgen.callbacks.sample_video import first_samples
+from vidgen.config import conf_search_path
 from vidgen.errors import ConfigError
+from vidgen.media import image_grid, video_to_frames, write_gif, write_mp4, write_png
 from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
@@ -26,46 +28,22 @@ FORMATS = {"image": ("png",), "video": ("gif", "mp4")}
 
 
 def draw(model, cfg: DictConfig, datamodule) -> tuple[torch.Tensor, list[int] | None]:
-    """``num_samples`` samples of ``model`` (and their labels for conditional models)."""
+    """``num_samples`` samples of ``model`` and their labels (None for an unconditional model)."""
     num = cfg.num_samples
     noise = torch.Generator().manual_seed(cfg.seed)
-    if getattr(model, "family", None) == "sequence":
+    context = None
+    if model.context_frames:
         datamodule.setup("test")
-        real, have = [], 0
-        for batch in datamodule.test_dataloader():
-            real.append(batch[0])
-            have += len(batch[0])
-            if have >= num:
-                break
-        real = torch.cat(real)
-        return model.sample(num, condition=real[:num]), None
-    num_classes = getattr(model, "num_classes", None)
-    if cfg.labels is not None:
-        labels = [int(v) for v in cfg.labels]
-        if num_classes is None:
-            raise ConfigError(
-                f"labels={labels} but this checkpoint's model is unconditional (model.num_classes=null). "
-                "Fix: drop labels=, or pass a checkpoint of a conditional model (model=cgan)."
-            )
-        if not labels or not all(0 <= v < num_classes for v in labels):
-            raise ConfigError(
-                f"labels={labels}: expected a non-empty list of classes in 0..{num_classes - 1}. "
-                "Fix: e.g. labels='[0,1,2]'."
-            )
-        y = torch.tensor(labels)[torch.arange(num) % len(labels)]
-        model.sample_labels = lambda n: y[:n].to(model.device)
-    samples = model.sample(num, generator=noise)
-    labels = model.sample_labels(num).tolist() if num_classes is not None else None
-    return samples, labels
+        context = first_samples(datamodule.test_dataloader(), num)
+    asked = None if cfg.labels is None else torch.tensor([int(v) for v in cfg.labels])
+    labels = model.sample_labels(num, asked)
+    samples = model.sample(num, generator=noise, labels=labels, context=context)
+    return samples, None if labels is None else labels.tolist()
 
 
 def write(
     samples: torch.Tensor, labels: list[int] | None, cfg: DictConfig, value_range, out: Path
 ) -> list[Path]:
-    from torchvision.utils import make_grid, save_image
-
-    from vidgen.callbacks.video import video_to_frames, write_gif, write_mp4
-
     kind = "video" if samples.ndim == 5 else "image"
     fmt = cfg.format or FORMATS[kind][0]
     if fmt not in FORMATS[kind]:
@@ -73,14 +51,11 @@ def write(
             f"format={fmt} cannot hold {kind}s. Fix: format={'|'.join(FORMATS[kind])} for this model."
         )
     out.mkdir(parents=True, exist_ok=True)
-    lo, hi = value_range
     if kind == "image":
-        unit = ((samples.float().cpu() - lo) / (hi - lo)).clamp(0, 1)
-        save_image(make_grid(unit, nrow=cfg.nrow), out / "samples.png")
-        files = [out / f"sample_{i:03d}.png" for i in range(len(unit))]
-        for image, path in zip(unit, files, strict=True):
-            save_image(image, path)
-        return [out / "samples.png", *files]
+        files = [write_png(image_grid(samples, value_range, cfg.nrow), out / "samples.png")]
+        for i, image in enumerate(samples):
+            files.append(write_png(image_grid(image[None], value_range, 1), out / f"sample_{i:03d}.png"))
+        return files
     writer = write_gif if fmt == "gif" else write_mp4
     grid = writer(video_to_frames(samples, value_range, cfg.nrow), out / f"samples.{fmt}", cfg.fps)
     if grid is None:
@@ -119,7 +94,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         model = run.build("model")
         load_weights(model, checkpoint, cfg.ckpt_path)
         model.eval()
-        datamodule = run.build("data") if getattr(model, "family", None) == "sequence" else None
+        datamodule = run.build("data") if model.context_frames else None
         samples, labels = draw(model, cfg, datamodule)
         files = write(samples, labels, cfg, tuple(cfg.data.value_range), run.output_dir / "samples")
         loggers = run.build_collection("logger")
@@ -129,7 +104,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         return files
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="sample")
+@hydra.main(version_base="1.3", config_path=conf_search_path(), config_name="sample")
 def main(cfg: DictConfig) -> None:
     with job_errors_to_log():
         sample(cfg)

@@ -10,7 +10,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from vidgen.config import conf_dir
+from vidgen.config import conf_search_path
 from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return run.write_metrics(trainer)
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
+@hydra.main(version_base="1.3", config_path=conf_search_path(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     with job_errors_to_log():
         metrics = train(cfg)

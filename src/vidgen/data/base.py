@@ -1,4 +1,5 @@
-"""What every vidgen datamodule shares: the attributes other code reads, splits, loaders, data errors.
+"""What vidgen datamodules share: the attributes other code reads, splits, loaders, data errors, and the
+bases of the image datasets with an official train/test split and of the video datasets.
 
 Other code relies on this interface (see ``DigitsDataModule``, the first one): class attributes
 ``data_kind`` (``image``/``video``), ``num_classes`` and ``feature_net`` (the architecture of the domain
@@ -19,6 +20,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vidgen.errors import DataError
+from vidgen.value_range import check_value_range
+
+# Raw splits as loaders return them: {"train": (uint8 images (N, C, H, W), labels (N,)), "test": ...}.
+RawSplits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
 def check_common_args(image_size: int, channels: int, batch_size: int, value_range: Sequence[float]) -> None:
@@ -29,10 +34,7 @@ def check_common_args(image_size: int, channels: int, batch_size: int, value_ran
         raise ValueError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels}.")
     if batch_size < 1:
         raise ValueError(f"data.batch_size must be >= 1, got {batch_size}.")
-    if len(value_range) != 2 or not value_range[0] < value_range[1]:
-        raise ValueError(
-            f"data.value_range must be [low, high] with low < high, e.g. [-1, 1], got {value_range}."
-        )
+    check_value_range(value_range, "data.value_range")
 
 
 def check_fraction(name: str, value: float) -> None:
@@ -45,6 +47,16 @@ def seeded_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torc
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_held = max(1, round(n * fraction))
     return order[n_held:].sort().values, order[:n_held].sort().values
+
+
+def train_val_test_split(
+    n: int, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, torch.Tensor]:
+    """Indices of ``range(n)`` for ``train``/``val``/``test``: ``test_fraction`` held out first, then
+    ``val_fraction`` of ``n`` from the rest, both seeded by ``seed``."""
+    keep, test = seeded_split(n, test_fraction, seed)
+    keep2, val = seeded_split(len(keep), val_fraction / (1 - test_fraction), seed)
+    return {"train": keep[keep2], "val": keep[val], "test": test}
 
 
 def data_error(
@@ -62,6 +74,29 @@ def sha256_of(*tensors: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+def from_uint8(x: torch.Tensor, value_range: Sequence[float]) -> torch.Tensor:
+    """uint8 pixels 0..255 as floats in ``value_range``.
+
+    One multiply-add by ``(hi - lo) / 255``, not ``vidgen.value_range.from_unit(x / 255)``: the two differ
+    in the last bit (for 111 of the 256 values into [-1, 1]), and cached features and tests rely on
+    these batches staying bit-identical.
+    """
+    lo, hi = value_range
+    return x.float() * ((hi - lo) / 255.0) + lo
+
+
+def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """``(..., C, H, W)`` images with ``channels`` channels: grey repeated to RGB, or RGB to grey
+    (ITU-R 601 luma); unchanged when they already have that many."""
+    if images.shape[-3] == channels:
+        return images
+    if channels == 3:
+        return images.expand(*images.shape[:-3], 3, *images.shape[-2:]).contiguous()
+    from torchvision.transforms.v2.functional import rgb_to_grayscale
+
+    return rgb_to_grayscale(images)
+
+
 class ImageTensorDataset(Dataset):
     """uint8 images ``(N, C, H, W)`` (0..255) and labels, returned as floats scaled to ``value_range``.
 
@@ -71,15 +106,13 @@ class ImageTensorDataset(Dataset):
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, value_range: Sequence[float]):
         if images.dtype != torch.uint8 or images.ndim != 4 or len(images) != len(labels):
             raise ValueError(f"expected uint8 (N, C, H, W) images and N labels, got {tuple(images.shape)}")
-        self.images, self.labels = images, labels.long()
-        lo, hi = value_range
-        self.scale, self.offset = (hi - lo) / 255.0, lo
+        self.images, self.labels, self.value_range = images, labels.long(), value_range
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index].float() * self.scale + self.offset, self.labels[index]
+        return from_uint8(self.images[index], self.value_range), self.labels[index]
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -154,3 +187,116 @@ class VidgenDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+class TrainTestImageDataModule(VidgenDataModule):
+    """Labelled images published with a train/test split and read by torchvision (MNIST, CIFAR-10).
+
+    ``test`` is the official test set; ``val`` a seeded ``val_fraction`` of the official training set
+    (the rest is ``train``). Images are resized (antialiased bilinear) to ``image_size`` and converted to
+    ``channels`` once in ``setup`` and kept as uint8 in memory. Subclasses give ``load`` (reading,
+    downloading and checking the files) and ``dataset_id``, and their own defaults of ``channels`` and
+    ``feature_extractor``.
+
+    Args:
+        data_dir: the folder holding the dataset in torchvision's layout; ``${paths.data_dir}`` by default.
+        channels: 1 (grey; RGB is converted, ITU-R 601 luma) or 3 (RGB; grey is repeated).
+        feature_extractor: the feature space of the FID metric (``val/fid_<name>``).
+        image_size: side of the square images produced.
+        batch_size: training and evaluation batch size.
+        val_fraction: part of the training set held out for validation.
+        split_seed: seed of that split, separate from the run's ``seed``.
+        value_range: pixel range; ``[-1, 1]`` for tanh generators (GANs), ``[0, 1]`` for Bernoulli VAEs.
+        num_workers: DataLoader workers.
+        download: download missing files with torchvision (no effect when the files are there).
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        channels: int,
+        feature_extractor: str,
+        image_size: int = 32,
+        batch_size: int = 128,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        value_range: Sequence[float] = (-1.0, 1.0),
+        num_workers: int = 2,
+        download: bool = True,
+    ):
+        super().__init__(
+            data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
+        )
+        check_fraction("val_fraction", val_fraction)
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.download = download
+
+    def load(self) -> tuple[RawSplits, str]:
+        """The official ``train`` and ``test`` splits, uint8 ``(N, C, H, W)``, and a checksum of the files."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        if self.download:
+            self.load()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        raw, self.checksum = self.load()
+
+        def images(split: str) -> torch.Tensor:
+            return to_channels(resize_uint8(raw[split][0], self.image_size), self.channels)
+
+        train_x, train_y = images("train"), raw["train"][1]
+        keep, held = seeded_split(len(train_x), self.val_fraction, self.split_seed)
+        self.splits = {
+            "train": ImageTensorDataset(train_x[keep], train_y[keep], self.value_range),
+            "val": ImageTensorDataset(train_x[held], train_y[held], self.value_range),
+            "test": ImageTensorDataset(images("test"), raw["test"][1], self.value_range),
+        }
+
+
+class VideoDataModule(VidgenDataModule):
+    """Videos ``(B, T, C, H, W)`` of ``seq_len`` frames for frame prediction and video generation.
+
+    The first ``num_input_frames`` of a sequence are the context, the next ``num_output_frames`` the frames
+    to predict (10 + 10 by convention on Moving MNIST). ``val_fraction``/``test_fraction`` and
+    ``split_seed`` say how a subclass splits its source (digits or stored sequences) three ways.
+    """
+
+    data_kind = "video"
+
+    def __init__(
+        self,
+        data_dir: str,
+        image_size: int,
+        channels: int,
+        batch_size: int,
+        seq_len: int,
+        num_input_frames: int,
+        num_output_frames: int,
+        val_fraction: float,
+        test_fraction: float,
+        split_seed: int,
+        value_range: Sequence[float],
+        num_workers: int,
+        feature_extractor: str,
+    ):
+        super().__init__(
+            data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
+        )
+        if num_input_frames < 0 or num_output_frames < 0 or num_input_frames + num_output_frames != seq_len:
+            raise ValueError(
+                f"data.num_input_frames={num_input_frames} + data.num_output_frames={num_output_frames} "
+                f"must equal data.seq_len={seq_len} (e.g. 10 + 10 = 20)."
+            )
+        check_fraction("val_fraction", val_fraction)
+        check_fraction("test_fraction", test_fraction)
+        self.seq_len, self.num_input_frames, self.num_output_frames = (
+            seq_len,
+            num_input_frames,
+            num_output_frames,
+        )
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.split_seed = split_seed

@@ -7,20 +7,12 @@ resizing and scaling, and one ``DataError`` naming the folder, the files and the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from vidgen.data.base import (
-    ImageTensorDataset,
-    VidgenDataModule,
-    check_fraction,
-    data_error,
-    resize_uint8,
-    seeded_split,
-    sha256_of,
-)
+from vidgen.data.base import RawSplits, TrainTestImageDataModule, data_error, sha256_of
 
 
 def _cifar_files() -> list[tuple[str, str]]:
@@ -30,7 +22,7 @@ def _cifar_files() -> list[tuple[str, str]]:
     return [*(tuple(f) for f in CIFAR10.train_list + CIFAR10.test_list), (meta["filename"], meta["md5"])]
 
 
-def load_cifar10(data_dir: str, download: bool) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], str]:
+def load_cifar10(data_dir: str, download: bool) -> tuple[RawSplits, str]:
     """``{"train": (images, labels), "test": ...}`` with uint8 images ``(N, 3, 32, 32)``, and a checksum.
 
     The checksum is built from torchvision's md5 constants, which every batch file has just been checked
@@ -87,73 +79,31 @@ def load_cifar10(data_dir: str, download: bool) -> tuple[dict[str, tuple[torch.T
     return splits, checksum
 
 
-class CIFAR10DataModule(VidgenDataModule):
+class CIFAR10DataModule(TrainTestImageDataModule):
     """CIFAR-10's 50,000 train / 10,000 test 32x32 colour images in 10 classes, with their labels.
+
+    ``val`` is a seeded ``val_fraction`` of the official training set (the rest is ``train``); ``test``
+    is the official test batch (``TrainTestImageDataModule``, whose arguments it takes too).
 
     Args:
         data_dir: folder holding ``cifar-10-batches-py/`` (torchvision's layout).
-        image_size: side of the square images (32 = original; resized otherwise).
         channels: 3 (RGB) or 1 (converted to grey, ITU-R 601 luma).
-        batch_size: training and evaluation batch size.
-        val_fraction: part of the training set held out for validation.
-        split_seed: seed of that split, separate from the run's ``seed``.
-        value_range: pixel range; ``[-1, 1]`` for tanh generators, ``[0, 1]`` for Bernoulli likelihoods.
-        num_workers: DataLoader workers.
-        download: download ``cifar-10-python.tar.gz`` with torchvision when files are missing.
         feature_extractor: the feature space of the FID metric (``val/fid_<name>``).
+        **kwargs: ``image_size`` (32 = original; resized otherwise), ``batch_size``, ``val_fraction``,
+            ``split_seed``, ``value_range``, ``num_workers``, ``download`` (``cifar-10-python.tar.gz``).
     """
 
-    data_kind = "image"
-    num_classes = 10
     # The domain feature classifier: the CIFAR ResNet of He et al. 2016 (vidgen.nets.resnet_classifier).
-    feature_net = "resnet"
+    feature_net = "resnet8"
 
     def __init__(
-        self,
-        data_dir: str = "data",
-        image_size: int = 32,
-        channels: int = 3,
-        batch_size: int = 128,
-        val_fraction: float = 0.1,
-        split_seed: int = 0,
-        value_range: Sequence[float] = (-1.0, 1.0),
-        num_workers: int = 2,
-        download: bool = True,
-        feature_extractor: str = "cifar10",
+        self, data_dir: str = "data", *, channels: int = 3, feature_extractor: str = "cifar10", **kwargs: Any
     ):
-        super().__init__(
-            data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
-        )
-        check_fraction("val_fraction", val_fraction)
-        self.val_fraction = val_fraction
-        self.split_seed = split_seed
-        self.download = download
+        super().__init__(data_dir, channels, feature_extractor, **kwargs)
 
     @property
     def dataset_id(self) -> str:
         return f"cifar10_{self.image_size}"
 
-    def prepare_data(self) -> None:
-        if self.download:
-            load_cifar10(self.data_dir, download=True)
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        raw, self.checksum = load_cifar10(self.data_dir, self.download)
-
-        def images(split: str) -> torch.Tensor:
-            x = resize_uint8(raw[split][0], self.image_size)
-            if self.channels == 1:
-                from torchvision.transforms.v2.functional import rgb_to_grayscale
-
-                x = rgb_to_grayscale(x)
-            return x
-
-        train_x, train_y = images("train"), raw["train"][1]
-        keep, held = seeded_split(len(train_x), self.val_fraction, self.split_seed)
-        self.splits = {
-            "train": ImageTensorDataset(train_x[keep], train_y[keep], self.value_range),
-            "val": ImageTensorDataset(train_x[held], train_y[held], self.value_range),
-            "test": ImageTensorDataset(images("test"), raw["test"][1], self.value_range),
-        }
+    def load(self) -> tuple[RawSplits, str]:
+        return load_cifar10(self.data_dir, self.download)

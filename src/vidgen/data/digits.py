@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from vidgen.data.base import VidgenDataModule, check_fraction
+from vidgen.data.base import VidgenDataModule, check_fraction, to_channels
+from vidgen.value_range import from_unit
 
 
 def _read_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +104,7 @@ class DigitsDataModule(VidgenDataModule):
             return
         x, y, self.checksum = load_digits_tensors()
         x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        x = x.clamp(0.0, 1.0)
-        lo, hi = self.value_range
-        x = x * (hi - lo) + lo
-        if self.channels == 3:
-            x = x.repeat(1, 3, 1, 1)
+        x = to_channels(from_unit(x.clamp(0.0, 1.0), self.value_range), self.channels)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.split_seed))
         n_val = round(len(x) * self.val_fraction)
         n_test = round(len(x) * self.test_fraction)

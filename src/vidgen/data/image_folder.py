@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from vidgen.data.base import VidgenDataModule, check_fraction, seeded_split
+from vidgen.data.base import VidgenDataModule, check_fraction, from_uint8, seeded_split
 from vidgen.errors import DataError
 
 
@@ -43,9 +43,7 @@ class _Scaled(Dataset):
     """Items ``indices`` of an ImageFolder as (uint8 tensor scaled to ``value_range``, label)."""
 
     def __init__(self, folder: Dataset, indices: torch.Tensor | None, value_range: Sequence[float]):
-        self.folder, self.indices = folder, indices
-        lo, hi = value_range
-        self.scale, self.offset = (hi - lo) / 255.0, lo
+        self.folder, self.indices, self.value_range = folder, indices, value_range
 
     def __len__(self) -> int:
         return len(self.folder) if self.indices is None else len(self.indices)
@@ -53,7 +51,7 @@ class _Scaled(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         i = index if self.indices is None else int(self.indices[index])
         x, y = self.folder[i]
-        return x.float() * self.scale + self.offset, torch.tensor(y, dtype=torch.long)
+        return from_uint8(x, self.value_range), torch.tensor(y, dtype=torch.long)
 
 
 class ImageFolderDataModule(VidgenDataModule):
@@ -78,7 +76,7 @@ class ImageFolderDataModule(VidgenDataModule):
     num_classes: int | None = None
     # The domain feature classifier: natural images need more than LeNet-5; the CIFAR ResNet of He et al.
     # 2016 runs at 32x32 (larger images are downsampled to it, see vidgen.nets.resnet_classifier).
-    feature_net = "resnet"
+    feature_net = "resnet8"
 
     def __init__(
         self,

@@ -8,20 +8,12 @@ into one ``DataError`` that names the folder, the files and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from vidgen.data.base import (
-    ImageTensorDataset,
-    VidgenDataModule,
-    check_fraction,
-    data_error,
-    resize_uint8,
-    seeded_split,
-    sha256_of,
-)
+from vidgen.data.base import RawSplits, TrainTestImageDataModule, data_error, sha256_of
 
 # What torchvision's idx reader raises on a wrong magic number or a truncated file.
 READ_ERRORS = (AssertionError, RuntimeError, ValueError, TypeError, KeyError, IndexError, OSError, EOFError)
@@ -114,71 +106,29 @@ def load_mnist(data_dir: str, download: bool) -> tuple[dict[str, tuple[torch.Ten
     return splits, checksum
 
 
-class MNISTDataModule(VidgenDataModule):
+class MNISTDataModule(TrainTestImageDataModule):
     """MNIST's 60,000 train / 10,000 test handwritten 28x28 digits with their class labels.
 
     ``val`` is a seeded ``val_fraction`` of the official training set (the rest is ``train``); ``test``
-    is the official test set. Images are resized (antialiased bilinear) to ``image_size`` once in
-    ``setup`` and kept as uint8 in memory.
+    is the official test set (``TrainTestImageDataModule``, whose arguments it takes too).
 
     Args:
         data_dir: folder holding ``MNIST/raw/`` (torchvision's layout); ``${paths.data_dir}`` by default.
-        image_size: side of the square images produced (28 = original; 32 for DCGAN's power-of-two nets).
         channels: 1 (grey) or 3 (grey repeated, for nets built for RGB).
-        batch_size: training and evaluation batch size.
-        val_fraction: part of the training set held out for validation.
-        split_seed: seed of that split, separate from the run's ``seed``.
-        value_range: pixel range; ``[-1, 1]`` for tanh generators (GANs), ``[0, 1]`` for Bernoulli VAEs.
-        num_workers: DataLoader workers.
-        download: download missing files with torchvision (no effect when the files are there).
         feature_extractor: the feature space of the FID metric (``val/fid_<name>``).
+        **kwargs: ``image_size`` (28 = original; 32 for DCGAN's power-of-two nets), ``batch_size``,
+            ``val_fraction``, ``split_seed``, ``value_range``, ``num_workers``, ``download``.
     """
 
-    data_kind = "image"
-    num_classes = 10
-
     def __init__(
-        self,
-        data_dir: str = "data",
-        image_size: int = 32,
-        channels: int = 1,
-        batch_size: int = 128,
-        val_fraction: float = 0.1,
-        split_seed: int = 0,
-        value_range: Sequence[float] = (-1.0, 1.0),
-        num_workers: int = 2,
-        download: bool = True,
-        feature_extractor: str = "mnist",
+        self, data_dir: str = "data", *, channels: int = 1, feature_extractor: str = "mnist", **kwargs: Any
     ):
-        super().__init__(
-            data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
-        )
-        check_fraction("val_fraction", val_fraction)
-        self.val_fraction = val_fraction
-        self.split_seed = split_seed
-        self.download = download
+        super().__init__(data_dir, channels, feature_extractor, **kwargs)
 
     @property
     def dataset_id(self) -> str:
         return f"mnist{self.image_size}"
 
-    def prepare_data(self) -> None:
-        if self.download:
-            load_mnist(self.data_dir, download=True)
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        raw, self.checksum = load_mnist(self.data_dir, self.download)
-
-        def images(split: str) -> torch.Tensor:
-            x = resize_uint8(raw[split][0].unsqueeze(1), self.image_size)
-            return x.expand(-1, self.channels, -1, -1).contiguous() if self.channels == 3 else x
-
-        train_x, train_y = images("train"), raw["train"][1]
-        keep, held = seeded_split(len(train_x), self.val_fraction, self.split_seed)
-        self.splits = {
-            "train": ImageTensorDataset(train_x[keep], train_y[keep], self.value_range),
-            "val": ImageTensorDataset(train_x[held], train_y[held], self.value_range),
-            "test": ImageTensorDataset(images("test"), raw["test"][1], self.value_range),
-        }
+    def load(self) -> tuple[RawSplits, str]:
+        raw, checksum = load_mnist(self.data_dir, self.download)
+        return {split: (x.unsqueeze(1), y) for split, (x, y) in raw.items()}, checksum

@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
 
-import lightning as L
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vidgen.errors import ConfigError
+from vidgen.families.base import GenerativeModule
 from vidgen.families.memory_format import channels_last_images, to_channels_last
 from vidgen.losses.gan import GANLoss
 
@@ -44,7 +44,7 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-class GANModule(L.LightningModule):
+class GANModule(GenerativeModule):
     """Trains ``generator`` (z [, y] -> image) against ``discriminator`` (image [, y] -> logit) with ``loss``.
 
     Batches are ``(images, labels)`` with images ``(B, C, H, W)`` in [-1, 1].
@@ -62,12 +62,12 @@ class GANModule(L.LightningModule):
         channels_last: keep the conv weights and the image batches in channels-last memory format,
             which oneDNN's CPU convolutions run faster on (``vidgen.families.memory_format``).
         compile: ``torch.compile`` G and D in place when fitting (``nn.Module.compile``, so checkpoint keys
-            do not change). The first steps compile; measured x1.03-1.06 per DCGAN step here. Not
+            do not change). The first steps compile (speed-up: docs/PERFORMANCE.md). Not
             with a gradient-penalty loss: compiled graphs have no double backward.
     """
 
-    family = "gan"
     data_kind = "image"
+    loss_kind = "adversarial"
 
     def __init__(
         self,
@@ -146,24 +146,12 @@ class GANModule(L.LightningModule):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.generate(z, y)
 
-    def sample_labels(self, num: int) -> torch.Tensor | None:
-        """Classes 0, 1, ..., K-1, 0, 1, ... for a conditional GAN (balanced for FID); None otherwise."""
-        if self.num_classes is None:
-            return None
-        return torch.arange(num, device=self.device) % self.num_classes
-
-    @torch.no_grad()
-    def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``num`` images from the generator (its EMA when enabled) in eval mode; ``generator`` fixes z."""
+    def draw(self, num: int, generator: torch.Generator | None, labels: torch.Tensor | None,
+             context: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+        """The generator's images (its EMA when enabled) of ``z ~ N(0, I)``."""
         z = torch.randn(num, self.latent_dim, generator=generator).to(self.device)
         net = self.generator if self.generator_ema is None else self.generator_ema.module
-        was_training = net.training
-        net.eval()
-        try:
-            # contiguous: callers may .view() the images whatever memory format the nets use
-            return self.generate(z, self.sample_labels(num), net).contiguous()
-        finally:
-            net.train(was_training)
+        return self.generate(z, labels, net)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, y = batch[0], batch[1]
@@ -204,7 +192,7 @@ class GANModule(L.LightningModule):
         self.log_dict({"val/d_loss": d_loss, "val/g_loss": self.loss.generator_loss(fake_logits)})
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """Nothing per batch: sample-quality metrics come from ``vidgen.callbacks.evaluation``."""
+        """Nothing per batch: sample quality is measured by ``vidgen.callbacks.sample_quality``."""
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: training_step unpacks (opt_g, opt_d).

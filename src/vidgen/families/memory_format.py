@@ -1,11 +1,10 @@
 """The ``model.channels_last`` option: convolution weights and image batches in channels-last layout.
 
 oneDNN, which runs PyTorch's convolutions on CPU, is often faster when the channel dimension is the
-innermost one in memory (NHWC) than on PyTorch's default NCHW. Measured per training step through vidgen
-here: ResNet GAN x1.41, DCGAN x1.01-1.18, VGAN x1.06 (on by default in their configs); MoCoGAN, the conv
-VAE and ConvLSTM x0.95-1.05 (off) (docs/PERFORMANCE.md). Only the strides change: shapes,
-values (up to float rounding) and ``state_dict`` keys are the same, so checkpoints load into either
-layout. See https://pytorch.org/tutorials/intermediate/memory_format_tutorial.html.
+innermost one in memory (NHWC) than on PyTorch's default NCHW; the option is on by default in the
+model configs where it measured faster per training step (docs/PERFORMANCE.md). Only the strides
+change: shapes, values (up to float rounding) and ``state_dict`` keys are the same, so checkpoints load
+into either layout. See https://pytorch.org/tutorials/intermediate/memory_format_tutorial.html.
 """
 
 from __future__ import annotations

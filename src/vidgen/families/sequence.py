@@ -4,24 +4,27 @@ The net (``vidgen.nets``: Elman RNN, LSTM autoencoder, ConvLSTM) maps context fr
 logits; this module owns the data range, the loss, teacher forcing with a scheduled-sampling decay
 (Bengio et al. 2015) during training, and free-running autoregressive rollout at evaluation.
 Frames are mapped from the data's ``value_range`` to [0, 1] (OpenSTL's convention), and metrics
-follow OpenSTL: ``mse_per_frame``/``mae_per_frame`` are errors summed over a frame's pixels and
-averaged over frames and sequences; ``mse_per_pixel`` is the per-pixel mean (the training loss scale).
+follow OpenSTL (``vidgen.metrics.frames``): validation logs ``mse_per_frame``/``mae_per_frame`` (errors
+summed over a frame's pixels, averaged over frames and sequences) and ``mse_per_pixel``; test adds PSNR
+and SSIM, and their per-time-step curves (``test_curves``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import lightning as L
 import torch
 from torch import nn
 
+from vidgen.families.base import GenerativeModule
 from vidgen.losses.frame import FrameLoss
+from vidgen.metrics.frames import FRAME_METRICS, FrameMetrics
+from vidgen.value_range import check_value_range, from_unit, to_unit
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
-class FramePredictionModule(L.LightningModule):
+class FramePredictionModule(GenerativeModule):
     """Trains ``net`` to predict ``num_output_frames`` frames after ``num_input_frames`` frames.
 
     Batches are ``(video, label)`` with ``video (B, T, C, H, W)`` in ``value_range`` and
@@ -39,9 +42,10 @@ class FramePredictionModule(L.LightningModule):
         reconstruction_weight: weight of the reconstruction loss of nets that return one.
     """
 
-    family = "sequence"
     data_kind = "video"
-    default_callbacks = "prediction"  # the callbacks config made for this family
+    loss_kind = "frame"
+    test_metrics = ("frames",)
+    default_callbacks = "prediction"
 
     def __init__(
         self,
@@ -63,18 +67,14 @@ class FramePredictionModule(L.LightningModule):
         self.optimizer = optimizer
         self.num_input_frames = num_input_frames
         self.num_output_frames = num_output_frames
-        self.value_range = tuple(value_range)
+        self.value_range = check_value_range(value_range, "model.value_range")
+        self.context_frames = num_input_frames
+        # torchmetrics objects: exact means over all sequences and DDP ranks; states not checkpointed
+        self.val_frames = FrameMetrics(("mse_per_frame", "mae_per_frame", "mse_per_pixel"))
+        self.test_frames = FrameMetrics(FRAME_METRICS)
         self.teacher_forcing = teacher_forcing
         self.scheduled_sampling_steps = scheduled_sampling_steps
         self.reconstruction_weight = reconstruction_weight
-
-    def to_unit(self, video: torch.Tensor) -> torch.Tensor:
-        lo, hi = self.value_range
-        return (video - lo) / (hi - lo)
-
-    def from_unit(self, video: torch.Tensor) -> torch.Tensor:
-        lo, hi = self.value_range
-        return video * (hi - lo) + lo
 
     def current_teacher_forcing(self) -> float:
         if not self.scheduled_sampling_steps:
@@ -89,7 +89,7 @@ class FramePredictionModule(L.LightningModule):
                 f"Sequences have {video.shape[1]} frames but the model needs {self.num_input_frames} input + "
                 f"{self.num_output_frames} output = {needed}; set data.seq_len >= {needed}."
             )
-        unit = self.to_unit(video)
+        unit = to_unit(video, self.value_range)
         return unit[:, : self.num_input_frames], unit[:, self.num_input_frames : needed]
 
     def forward(self, context: torch.Tensor, future: int | None = None) -> torch.Tensor:
@@ -97,18 +97,21 @@ class FramePredictionModule(L.LightningModule):
         out = self.net(context, future or self.num_output_frames)
         return torch.sigmoid(out["future"])
 
-    def _losses(self, video: torch.Tensor, teacher_forcing: float) -> dict[str, torch.Tensor]:
+    def _losses(
+        self, video: torch.Tensor, teacher_forcing: float
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The loss terms, the predicted frames' logits and the target frames (in [0, 1])."""
         context, target = self._split(video)
         out = self.net(context, target.shape[1], targets=target, teacher_forcing=teacher_forcing)
         losses = {"prediction": self.loss(out["future"], target)}
         if "reconstruction" in out:
             losses["reconstruction"] = self.loss(out["reconstruction"], context.flip(1))
         losses["loss"] = losses["prediction"] + self.reconstruction_weight * losses.get("reconstruction", 0.0)
-        return {**losses, "_future": out["future"], "_target": target}
+        return losses, out["future"], target
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         tf = self.current_teacher_forcing()
-        losses = self._losses(batch[0], tf)
+        losses, _, _ = self._losses(batch[0], tf)
         self.log("train/loss", losses["loss"], prog_bar=True, on_epoch=True)
         if "reconstruction" in losses:
             self.log_dict(
@@ -121,60 +124,46 @@ class FramePredictionModule(L.LightningModule):
             self.log("train/teacher_forcing", tf)
         return losses["loss"]
 
-    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> None:
-        losses = self._losses(batch[0], teacher_forcing=0.0)  # autoregressive rollout, no ground truth fed
-        pred, target = torch.sigmoid(losses["_future"]), losses["_target"]
-        frame_dims = (2, 3, 4)
-        self.log_dict(
-            {
-                f"{split}/loss": losses["loss"],
-                f"{split}/mse_per_frame": (pred - target).pow(2).sum(frame_dims).mean(),
-                f"{split}/mae_per_frame": (pred - target).abs().sum(frame_dims).mean(),
-                f"{split}/mse_per_pixel": (pred - target).pow(2).mean(),
-            },
-            prog_bar=split == "val",
-        )
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], split: str, frames: FrameMetrics) -> None:
+        losses, logits, target = self._losses(batch[0], teacher_forcing=0.0)  # free-running, no ground truth
+        frames.update(torch.sigmoid(logits), target)
+        self.log(f"{split}/loss", losses["loss"], prog_bar=split == "val", sync_dist=True)
+
+    def _log_frames(self, split: str, frames: FrameMetrics) -> None:
+        means = {f"{split}/{k}": v for k, v in frames.compute().items() if not k.endswith("_per_step")}
+        self.log_dict(means, prog_bar=split == "val")
+        frames.reset()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+        self._evaluate(batch, "val", self.val_frames)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_frames("val", self.val_frames)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_frames.reset()
+        self._curves: dict[str, torch.Tensor] = {}
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """OpenSTL's metrics (``vidgen.metrics.generative.frame_metrics``): MSE/MAE per frame, per-pixel
-        MSE, PSNR, SSIM; per-time-step sums are kept in ``test_curves`` for the evaluation callback."""
-        from vidgen.metrics.generative import frame_metrics
+        """OpenSTL's metrics (``vidgen.metrics.frames``): MSE/MAE per frame, per-pixel MSE, PSNR, SSIM."""
+        self._evaluate(batch, "test", self.test_frames)
 
-        losses = self._losses(batch[0], teacher_forcing=0.0)
-        metrics = frame_metrics(torch.sigmoid(losses["_future"]), losses["_target"])
-        self.log("test/loss", losses["loss"])
-        self.log_dict({f"test/{k}": v for k, v in metrics.items() if not k.endswith("_per_step")})
-        if batch_idx == 0:
-            self.test_curves = {"count": 0}
-        n = len(batch[0])
-        self.test_curves["count"] += n
-        for k, v in metrics.items():
-            if k.endswith("_per_step"):
-                self.test_curves[k] = self.test_curves.get(k, 0) + v.detach().cpu() * n
+    def on_test_epoch_end(self) -> None:
+        values = self.test_frames.compute()
+        self._curves = {k.removesuffix("_per_step"): v for k, v in values.items() if k.endswith("_per_step")}
+        self._log_frames("test", self.test_frames)
 
-    @torch.no_grad()
-    def sample(
-        self, num: int, generator: torch.Generator | None = None, condition: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Context frames followed by predicted frames, ``(num, T_in + T_out, C, H, W)`` in the data range.
+    def test_curves(self) -> dict[str, torch.Tensor]:
+        """Per-predicted-frame means of the test metrics (over all ranks) of the last ``trainer.test``."""
+        return dict(getattr(self, "_curves", {}))
 
-        ``condition`` is a batch of real videos whose first ``num_input_frames`` are the context.
-        """
-        if condition is None:
-            raise ValueError(
-                "A frame predictor samples from context: pass condition=<videos (B, T, C, H, W)>."
-            )
-        context = self.to_unit(condition[:num, : self.num_input_frames].to(self.device))
-        was_training = self.training
-        self.eval()
-        try:
-            future = self(context)
-        finally:
-            self.train(was_training)
-        return self.from_unit(torch.cat([context, future], dim=1))
+    def draw(self, num: int, generator: torch.Generator | None, labels: torch.Tensor | None,
+             context: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+        """The first ``num`` clips of ``context`` (real videos in the data range): their
+        ``num_input_frames`` context frames followed by the predicted frames, in the data range.
+        Deterministic given the context (``generator`` is unused)."""
+        unit = to_unit(context[:num, : self.num_input_frames].to(self.device), self.value_range)
+        return from_unit(torch.cat([unit, self(unit)], dim=1), self.value_range)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.parameters())

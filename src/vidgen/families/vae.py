@@ -17,17 +17,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-import lightning as L
 import torch
 from torch import nn
+from torchmetrics import MeanMetric
 
+from vidgen.families.base import GenerativeModule
 from vidgen.families.memory_format import channels_last_images, to_channels_last
 from vidgen.losses.elbo import ELBOLoss
+from vidgen.value_range import check_value_range, from_unit, to_unit
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
-class VAEModule(L.LightningModule):
+class VAEModule(GenerativeModule):
     """Trains ``net`` (``encode`` -> ``(mu, logvar)``, ``decode`` -> outputs) with ``loss``.
 
     Args:
@@ -40,8 +42,9 @@ class VAEModule(L.LightningModule):
             oneDNN's CPU convolutions run faster on (``vidgen.families.memory_format``); speed only.
     """
 
-    family = "vae"
     data_kind = "image"
+    loss_kind = "elbo"
+    test_metrics = ("sample_quality", "nll")
 
     def __init__(
         self,
@@ -53,13 +56,16 @@ class VAEModule(L.LightningModule):
         channels_last: bool = False,
     ):
         super().__init__()
-        if len(value_range) != 2 or not value_range[0] < value_range[1]:
-            raise ValueError(f"model.value_range must be [low, high] with low < high, got {value_range}.")
+        self.value_range = check_value_range(value_range, "model.value_range")
         self.net = net
         self.loss = loss
         self.optimizer = optimizer
-        self.value_range = tuple(value_range)
         self.nll_samples = nll_samples
+        # Test means as torchmetrics objects: weighted by batch size and reduced over DDP ranks, which
+        # self.log of per-batch means is not. Their states are not saved in checkpoints.
+        self.test_means = nn.ModuleDict(
+            {k: MeanMetric() for k in ("recon_nats", "kl_nats", "elbo_nats", "nll_nats")}
+        )
         self.channels_last = channels_last
         if channels_last:
             to_channels_last(self)
@@ -71,12 +77,7 @@ class VAEModule(L.LightningModule):
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` mapped from ``value_range`` to [0, 1], in the layout the net is kept in."""
         x = channels_last_images(x) if self.channels_last else x
-        lo, hi = self.value_range
-        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
-
-    def from_unit(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = self.value_range
-        return x * (hi - lo) + lo
+        return to_unit(x, self.value_range, clamp=True)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Encodes ``x`` (in ``value_range``), decodes one reparameterised z; returns the loss terms."""
@@ -85,17 +86,11 @@ class VAEModule(L.LightningModule):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.loss(self.net.decode(z), target, mu, logvar)
 
-    @torch.no_grad()
-    def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means of ``z ~ N(0, I)``, in the data's ``value_range``; ``generator`` fixes z."""
+    def draw(self, num: int, generator: torch.Generator | None, labels: torch.Tensor | None,
+             context: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+        """Decoder means of ``z ~ N(0, I)``, in the data's ``value_range``."""
         z = torch.randn(num, self.latent_dim, generator=generator).to(self.device)
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            # contiguous: callers may .view() the images whatever memory format the net uses
-            return self.from_unit(self.loss.mean(self.net.decode(z))).contiguous()
-        finally:
-            self.net.train(was_training)
+        return from_unit(self.loss.mean(self.net.decode(z)), self.value_range)
 
     def _log_terms(self, split: str, terms: dict[str, torch.Tensor]) -> None:
         # Epoch means under their plain names (train/recon_nats, ...); train/loss also per step.
@@ -140,9 +135,11 @@ class VAEModule(L.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Test ELBO terms and ``test/nll_nats``: the importance-sampled NLL (``nll_samples`` samples)."""
-        terms = self(batch[0])
-        self._log_terms("test", terms)
-        self.log("test/nll_nats", self.importance_sampled_nll(batch[0], self.nll_samples).mean())
+        terms = {k: v for k, v in self(batch[0]).items() if k != "loss"}
+        terms["nll_nats"] = self.importance_sampled_nll(batch[0], self.nll_samples).mean()
+        for key, value in terms.items():
+            self.test_means[key].update(value.detach(), weight=len(batch[0]))
+            self.log(f"test/{key}", self.test_means[key], on_step=False, on_epoch=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.net.parameters())

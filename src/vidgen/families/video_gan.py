@@ -14,7 +14,5 @@ from vidgen.families.gan import GANModule
 class VideoGANModule(GANModule):
     """``GANModule`` for video data; ``sample(n)`` returns videos ``(n, T, C, H, W)``."""
 
-    family = "video_gan"
-    loss_family = "gan"
     data_kind = "video"
-    default_callbacks = "video"  # the callbacks config made for this family
+    default_callbacks = "video"

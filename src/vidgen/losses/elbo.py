@@ -37,7 +37,7 @@ class ELBOLoss:
         sigma: standard deviation of the Gaussian likelihood (ignored for Bernoulli).
     """
 
-    family = "vae"
+    kind = "elbo"  # the loss_kind of the families it trains (VAEModule)
 
     def __init__(
         self,

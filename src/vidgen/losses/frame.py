@@ -13,7 +13,7 @@ import torch.nn.functional as F
 class FrameLoss:
     """Interface: ``loss(logits, target)`` with ``target`` in [0, 1], both ``(B, T, C, H, W)``."""
 
-    family = "sequence"
+    kind = "frame"  # the loss_kind of the families it trains (FramePredictionModule)
 
     def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -21,7 +21,7 @@ Critic = Callable[[torch.Tensor], torch.Tensor]
 class GANLoss:
     """Interface of a GAN loss: what D minimises, what G minimises, and an optional penalty on D."""
 
-    family = "gan"
+    kind = "adversarial"  # the loss_kind of the families it trains (GANModule, VideoGANModule)
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

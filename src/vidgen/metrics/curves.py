@@ -1,14 +1,9 @@
-"""Per-time-step curves of frame-prediction metrics: a CSV table and a plot, as OpenSTL's papers show them.
-
-Errors grow with the prediction horizon; a single mean hides whether a model degrades gracefully or
-collapses after a few frames, so ``vidgen-eval`` writes the curve beside the means.
-"""
+"""Per-time-step curves of frame-prediction metrics written as a CSV table and a plot
+(``vidgen.callbacks.frame_curves``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
 
 # Panels of the plot, in reading order: (metric, axis label).
 PANELS = (
@@ -17,16 +12,6 @@ PANELS = (
     ("ssim", "SSIM"),
     ("psnr", "PSNR (dB)"),
 )
-
-
-def per_step_means(curves: dict[str, torch.Tensor]) -> dict[str, list[float]]:
-    """``{metric: [mean at step 1, 2, ...]}`` from the sums ``curves[<metric>_per_step]`` and ``count``."""
-    count = curves["count"]
-    return {
-        k.removesuffix("_per_step"): [float(v) / count for v in curves[k]]
-        for k in sorted(curves)
-        if k != "count"
-    }
 
 
 def write_csv(means: dict[str, list[float]], path: Path) -> Path:

@@ -12,21 +12,19 @@ adding or removing one 2x up/down-sampling stage per octave (the pytorch/example
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from vidgen.nets._sizes import power_of_two_stages
+
 
 def _check_image_size(image_size: int, owner: str) -> int:
-    stages = math.log2(image_size) - 2 if image_size > 0 else -1
-    if stages < 1 or not float(stages).is_integer():
-        # A plain ValueError: nets import nothing of vidgen's; the config builder reports it as a ConfigError.
-        raise ValueError(
-            f"{owner} needs image_size to be a power of two >= 8 (it doubles 4x4 feature maps), got "
-            f"{image_size}. Fix: set data.image_size=32 (or 64), e.g. `vidgen-train data.image_size=32`."
-        )
-    return int(stages)
+    return power_of_two_stages(
+        image_size,
+        owner,
+        why=" (it doubles 4x4 feature maps)",
+        fix="data.image_size=32 (or 64), e.g. `vidgen-train data.image_size=32`",
+    )
 
 
 def dcgan_init_(module: nn.Module) -> None:

@@ -25,15 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidgen.nets._sizes import power_of_two_stages
+
 
 def _stages(image_size: int, owner: str) -> int:
-    stages = math.log2(image_size) - 2 if image_size > 0 else -1
-    if stages < 1 or not float(stages).is_integer():
-        raise ValueError(
-            f"{owner} needs image_size to be a power of two >= 8 (32 in the paper), got {image_size}. "
-            "Fix: set data.image_size=32."
-        )
-    return int(stages)
+    return power_of_two_stages(image_size, owner, why=" (32 in the paper)", fix="data.image_size=32")
 
 
 def _check_classes(num_classes: int | None, owner: str) -> None:

@@ -10,10 +10,10 @@ The paper's 64x64 input uses four down-sampling convolutions; this builds one pe
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from vidgen.nets._sizes import power_of_two_stages
 
 
 class ConvVAE(nn.Module):
@@ -37,16 +37,11 @@ class ConvVAE(nn.Module):
         hidden_dim: int = 256,
     ):
         super().__init__()
-        stages = math.log2(image_size) - 2 if image_size > 0 else -1
-        if stages < 1 or not float(stages).is_integer():
-            raise ValueError(
-                f"ConvVAE needs image_size to be a power of two >= 8, got {image_size}. "
-                "Fix: set data.image_size=32 (or 64)."
-            )
+        stages = power_of_two_stages(image_size, "ConvVAE")
         self.latent_dim, self.base_width = latent_dim, base_width
         flat = base_width * 4 * 4
         down: list[nn.Module] = []
-        for i in range(int(stages)):
+        for i in range(stages):
             down += [
                 nn.Conv2d(channels if i == 0 else base_width, base_width, 4, 2, 1),
                 nn.ReLU(inplace=True),
@@ -69,7 +64,7 @@ class ConvVAE(nn.Module):
             nn.ReLU(True),
         )
         up: list[nn.Module] = []
-        for i in range(int(stages)):
+        for i in range(stages):
             last = i == stages - 1
             up.append(nn.ConvTranspose2d(base_width, channels if last else base_width, 4, 2, 1))
             if not last:

@@ -19,17 +19,8 @@ import math
 import torch
 from torch import nn
 
+from vidgen.nets._sizes import power_of_two_stages
 from vidgen.nets.dcgan import dcgan_init_
-
-
-def _stages(image_size: int, owner: str) -> int:
-    stages = math.log2(image_size) - 2 if image_size > 0 else -1
-    if stages < 1 or not float(stages).is_integer():
-        raise ValueError(
-            f"{owner} needs image_size to be a power of two >= 8, got {image_size}. "
-            "Fix: set data.image_size=32 (or 64)."
-        )
-    return int(stages)
 
 
 def _init3d_(module: nn.Module) -> None:
@@ -59,7 +50,7 @@ class VGANGenerator(nn.Module):
         base_width: int = 64,
     ):
         super().__init__()
-        stages = _stages(image_size, "VGANGenerator")
+        stages = power_of_two_stages(image_size, "VGANGenerator")
         self.latent_dim, self.num_frames = latent_dim, num_frames
         time_stages = min(stages, 3)
         self.t0 = math.ceil(num_frames / 2**time_stages)
@@ -113,7 +104,7 @@ class VGANDiscriminator(nn.Module):
 
     def __init__(self, num_frames: int = 16, image_size: int = 64, channels: int = 1, base_width: int = 64):
         super().__init__()
-        stages = _stages(image_size, "VGANDiscriminator")
+        stages = power_of_two_stages(image_size, "VGANDiscriminator")
         layers: list[nn.Module] = []
         w_in, w, t = channels, base_width, num_frames
         for s in range(stages):

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import io
@@ -19,11 +20,12 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vidgen.errors import ConfigError
 from vidgen.run_folders import load_run
-from vidgen.utils.files import atomic_write_text
+from vidgen.utils.files import atomic_write_text, check_writable
 
 
 def _check_dir(folder: str, what: str, override: str) -> None:
@@ -32,19 +34,27 @@ def _check_dir(folder: str, what: str, override: str) -> None:
     Hydra turns an exception raised by a callback into a warning and goes on to fail on the same folder
     with a traceback, so this callback prints its message and exits itself.
     """
-    path = Path(folder)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".vidgen_write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        error = ConfigError(
-            f"The {what} folder {path} cannot be used: {e.strerror or e}. Nothing was run. Fix: choose "
-            f"another folder with {override}=<dir> (or paths.log_dir=<dir>), or fix that path's permissions."
-        )
-        print(error, file=sys.stderr)
+        check_writable(folder, what, override)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
         raise SystemExit(1) from e
+
+
+def _job_error(job_return: JobReturn) -> Exception | None:
+    """The exception a failed job raised, None for any other job.
+
+    Hydra's public ``return_value`` re-raises it, after writing "Error executing job with overrides" to
+    stderr; Hydra writes that line itself when the sweep stops on the failure, so here it is swallowed.
+    """
+    if job_return.status != JobStatus.FAILED:
+        return None
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            _ = job_return.return_value
+    except Exception as e:
+        return e
+    return None
 
 
 class OutputDirCheck(Callback):
@@ -63,11 +73,11 @@ class SweepSummary(Callback):
     """
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode is None or str(config.hydra.mode) != "RunMode.MULTIRUN":
+        if config.hydra.mode != RunMode.MULTIRUN:
             return
-        job_dir = Path(config.hydra.runtime.output_dir)
-        if job_return.status == JobStatus.FAILED:
-            atomic_write_text(job_dir / "error.txt", f"{job_return._return_value}\n")
+        error = _job_error(job_return)
+        if error is not None:
+            atomic_write_text(Path(config.hydra.runtime.output_dir) / "error.txt", f"{error}\n")
         self.write(
             Path(config.hydra.sweep.dir), config.get("optimized_metric"), config.get("optimized_direction")
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
@@ -14,12 +15,23 @@ from vidgen.media import log_video, video_to_frames, write_gif, write_mp4
 log = logging.getLogger(__name__)
 
 
+def first_samples(loader: Iterable, num: int) -> torch.Tensor:
+    """The first ``num`` samples ``x`` of a loader's ``(x, y)`` batches (fewer if it has fewer)."""
+    taken: list[torch.Tensor] = []
+    for batch in loader:
+        taken.append(batch[0])
+        if sum(len(x) for x in taken) >= num:
+            break
+    return torch.cat(taken)[:num]
+
+
 class SampleVideoCallback(L.Callback):
     """Every ``every_n_epochs`` (and after the last epoch) writes ``<dirpath>/epoch_NNN.gif``.
 
-    Generators sample from fixed noise (a ``torch.Generator`` seeded with ``seed``); frame predictors
-    are given the first ``num_samples`` validation sequences as context, and the GIF shows the true
-    clips in the top rows and context + prediction below. W&B receives the GIF as a video.
+    Generators sample from fixed noise (a ``torch.Generator`` seeded with ``seed``); models that
+    continue real clips (``context_frames > 0``: frame predictors) are given the first ``num_samples``
+    validation clips, and the GIF shows the true clips in the top rows and context + continuation
+    below. W&B receives the GIF as a video.
 
     Args:
         dirpath: output folder.
@@ -58,16 +70,11 @@ class SampleVideoCallback(L.Callback):
 
     def _videos(self, trainer: L.Trainer, pl_module: L.LightningModule) -> torch.Tensor:
         noise = torch.Generator().manual_seed(self.seed)
-        if getattr(pl_module, "family", None) != "sequence":
+        if not pl_module.context_frames:
             return pl_module.sample(self.num_samples, generator=noise)
-        real = []
-        for batch in trainer.datamodule.val_dataloader():
-            real.append(batch[0])
-            if sum(len(r) for r in real) >= self.num_samples:
-                break
-        real = torch.cat(real)[: self.num_samples]
-        predicted = pl_module.sample(len(real), condition=real).cpu()
-        return torch.cat([real[:, : predicted.shape[1]], predicted])
+        real = first_samples(trainer.datamodule.val_dataloader(), self.num_samples)
+        continued = pl_module.sample(len(real), generator=noise, context=real).cpu()
+        return torch.cat([real[:, : continued.shape[1]], continued])
 
     @rank_zero_only
     def write(self, trainer: L.Trainer, pl_module: L.LightningModule, name: str) -> Path:

@@ -1,0 +1,89 @@
+"""The reference vidgen is measured against: a minimal idiomatic PyTorch training loop, nothing extra.
+
+Each step uses the same nets and optimizers as vidgen (built from the same config; the optimizers from the
+family's own ``configure_optimizers``) and the same loss, written as pytorch/examples would: no logging,
+no checks, no callbacks. ``overhead.py`` times it against vidgen, ``mfu.py`` counts and profiles its
+FLOPs, ``variants.py`` times it with channels_last and torch.compile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from common import intervals, loader
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def hand_gan_step(model) -> Callable[[torch.Tensor], None]:
+    """pytorch/examples' dcgan step with the same nets, optimizers and non-saturating loss (softplus)."""
+    g, d = model.generator, model.discriminator
+    opt_g, opt_d = model.configure_optimizers()
+    latent_dim = model.latent_dim
+
+    def step(real: torch.Tensor) -> None:
+        fake = g(torch.randn(real.shape[0], latent_dim))
+        d_loss = F.softplus(-d(real)).mean() + F.softplus(d(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.softplus(-d(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+    return step
+
+
+def hand_sequence_step(model) -> Callable[[torch.Tensor], None]:
+    """Observe T_in frames, predict T_out, MSE of sigmoid(logits) in [0, 1], one Adam step."""
+    net, opt = model.net, model.configure_optimizers()
+    t_in, t_out = model.num_input_frames, model.num_output_frames
+    lo, hi = model.value_range
+
+    def step(video: torch.Tensor) -> None:
+        unit = (video - lo) / (hi - lo)
+        context, target = unit[:, :t_in], unit[:, t_in : t_in + t_out]
+        loss = F.mse_loss(torch.sigmoid(net(context, t_out, targets=target)["future"]), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+# One hand-written step per workload of common.WORKLOADS: an unknown workload fails here, not silently.
+HAND_STEPS = {"dcgan": hand_gan_step, "convlstm": hand_sequence_step}
+
+
+def hand_step(name: str, model) -> Callable[[torch.Tensor], None]:
+    return HAND_STEPS[name](model)
+
+
+def time_hand(name: str, cfg: DictConfig, batch: tuple, s: dict, variant: str = "eager") -> list[float]:
+    """Seconds of each of ``steps`` steps of the hand-written loop, after ``warmup`` untimed ones.
+
+    ``variant``: ``eager`` (the reference), ``channels_last`` (nets and batches in NHWC memory format), or
+    ``compile`` (``torch.compile`` of each net, default inductor backend; compilation is in the warm-up).
+    """
+    L.seed_everything(cfg.seed, verbose=False)
+    model = instantiate(cfg.model)
+    model.train()
+    if variant == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = batch[0]
+        batch = (x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x, batch[1])
+    if variant == "compile":
+        for attr in ("generator", "discriminator", "net"):
+            if hasattr(model, attr):
+                setattr(model, attr, torch.compile(getattr(model, attr)))
+    step = hand_step(name, model)
+    ends = []
+    for x, _ in loader(batch, s["warmup"] + s["steps"]):
+        step(x)
+        ends.append(time.perf_counter())
+    return intervals(ends, s["warmup"])

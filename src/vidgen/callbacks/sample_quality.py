@@ -1,0 +1,185 @@
+"""Sample quality of a generator during validation (``val/fid_<space>``) and test (the whole set).
+
+One callback, one metric (``vidgen.metrics.sample_quality.SampleQuality``) for both: the real samples
+are the batches of the loop (validation or test split; each DDP rank sees its shard, the metric gathers
+them), the generated ones come from ``pl_module.sample`` in chunks of ``CHUNK`` drawn with their own
+seeded noise (chunk k with ``seed + k``), spread over the ranks, so the set of fakes is the same on one
+process or many. Models whose ``test_metrics`` do not include ``sample_quality`` (frame predictors) are
+left alone. Clips are measured in the C3D space (``fd_c3d``, ``fid_frames``), images in the data's
+classifier space or Inception-v3 (``vidgen.metrics.feature_spaces``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+
+from vidgen.metrics.feature_spaces import FeatureSpace, feature_space
+from vidgen.metrics.sample_quality import IMAGE_METRICS, VIDEO_METRICS, SampleQuality
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256  # samples per call of pl_module.sample; also the unit of work a DDP rank takes
+
+
+class SampleQualityCallback(L.Callback):
+    """Logs ``<split>/<metric>_<space>`` after the validation and/or test epochs.
+
+    Args:
+        stages: ``validate`` (every ``every_n_epochs`` training epochs, with the validation images)
+            and/or ``test`` (after ``trainer.test``, with the test images).
+        metrics: image metrics of ``vidgen.metrics.sample_quality.IMAGE_METRICS`` (clips always get
+            ``fd_c3d`` and ``fid_frames``).
+        every_n_epochs: validation epochs between two measurements.
+        feature_extractor: null = the data's own trained network; ``inception`` = torchmetrics' FID
+            Inception-v3 from ``inception_weights`` (a local file; nothing is downloaded).
+        inception_weights: path of the FID Inception weights file.
+        num_fake: generated samples; null = as many as real ones.
+        kid_subset_size, pr_k, is_splits: options of KID, precision/recall and IS.
+        real_floor: at test, also the FID of as many training images as test images against the test
+            images (``fid_<space>_real_floor``): the best a model can hope for at this sample size.
+        seed: seed of the fakes' noise (chunk k uses ``seed + k``).
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[str] = ("test",),
+        metrics: Sequence[str] = IMAGE_METRICS,
+        every_n_epochs: int = 1,
+        feature_extractor: str | None = None,
+        inception_weights: str | None = None,
+        num_fake: int | None = None,
+        kid_subset_size: int = 100,
+        pr_k: int = 3,
+        is_splits: int = 1,
+        real_floor: bool = False,
+        seed: int = 4321,
+    ):
+        super().__init__()
+        unknown = set(stages) - {"validate", "test"}
+        if unknown:
+            raise ValueError(f"stages must be among validate, test; got {sorted(unknown)}.")
+        if inception_weights and feature_extractor != "inception":
+            log.warning(
+                f"metrics.inception_weights={inception_weights} is ignored: the metrics use the data's own "
+                "feature network unless metrics.feature_extractor=inception"
+            )
+        self.stages, self.metrics, self.every_n_epochs = tuple(stages), tuple(metrics), every_n_epochs
+        self.feature_extractor, self.inception_weights = feature_extractor, inception_weights
+        self.num_fake, self.kid_subset_size, self.pr_k, self.is_splits = (
+            num_fake,
+            kid_subset_size,
+            pr_k,
+            is_splits,
+        )
+        self.real_floor, self.seed = real_floor, seed
+        self.space: FeatureSpace | None = None
+        self.metric: SampleQuality | None = None
+        self._num_real = 0
+        self._empty: torch.Tensor | None = None
+
+    # -- set-up: the feature space is made (trained on first use) before any loop starts ----------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if "sample_quality" not in pl_module.test_metrics or self.space is not None:
+            return
+        if stage == "fit" and "validate" not in self.stages:
+            return
+        datamodule = trainer.datamodule
+        # One rank trains a missing feature net; the others wait and load it from the cache.
+        if trainer.is_global_zero:
+            self.space = feature_space(datamodule, self.feature_extractor, self.inception_weights)
+        trainer.strategy.barrier("vidgen-feature-space")
+        if not trainer.is_global_zero:
+            self.space = feature_space(datamodule, self.feature_extractor, self.inception_weights)
+        video = pl_module.data_kind == "video"
+        metrics = VIDEO_METRICS if video else self.metrics
+        self.metric = SampleQuality(self.space, metrics, self.kid_subset_size, self.pr_k, self.is_splits)
+
+    def _active(self, trainer: L.Trainer, stage: str) -> bool:
+        if self.metric is None or stage not in self.stages:
+            return False
+        if stage == "validate":
+            return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return True
+
+    # -- real samples: the loop's batches --------------------------------------------------------------
+    def _start(self, pl_module: L.LightningModule) -> None:
+        self.metric.to(pl_module.device).reset()
+        self._num_real = 0
+
+    def _real(self, batch: tuple[torch.Tensor, ...]) -> None:
+        self.metric.update(batch[0], real=True)
+        self._num_real += len(batch[0])
+        self._empty = batch[0][:0]
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._active(trainer, "validate"):
+            self._start(pl_module)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        if self._active(trainer, "validate"):
+            self._real(batch)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._active(trainer, "test"):
+            self._start(pl_module)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._active(trainer, "test"):
+            self._real(batch)
+
+    # -- generated samples and the values ----------------------------------------------------------------
+    def _fakes(self, trainer: L.Trainer, pl_module: L.LightningModule, num: int) -> None:
+        """Chunk k of the ``num`` fakes (seed ``seed + k``) is drawn by rank ``k % world_size``."""
+        drew = False
+        for k, start in enumerate(range(0, num, CHUNK)):
+            if k % trainer.world_size != trainer.global_rank:
+                continue
+            noise = torch.Generator().manual_seed(self.seed + k)
+            self.metric.update(pl_module.sample(min(CHUNK, num - start), generator=noise), real=False)
+            drew = True
+        if not drew:
+            self.metric.update(self._empty, real=False)
+
+    def _num_fake(self, trainer: L.Trainer) -> int:
+        if self.num_fake:
+            return self.num_fake
+        # as many fakes as real samples on all ranks together
+        total = torch.tensor(float(self._num_real))
+        return int(trainer.strategy.reduce(total, reduce_op="sum").item())
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._active(trainer, "validate"):
+            return
+        num = self._num_fake(trainer)
+        if num < 2:
+            return
+        self._fakes(trainer, pl_module, num)
+        for key, value in self.metric.compute().items():
+            pl_module.log(f"val/{key}", value, prog_bar=key.startswith("fid_"))
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._active(trainer, "test"):
+            return
+        num_real = self._num_fake(trainer) if not self.num_fake else None
+        self._fakes(trainer, pl_module, self.num_fake or num_real)
+        if self.real_floor and pl_module.data_kind == "image":
+            total = num_real or int(
+                trainer.strategy.reduce(torch.tensor(float(self._num_real)), "sum").item()
+            )
+            # the training images are a seeded draw, the same in every run; one rank encodes them
+            reference = self._training_images(trainer, total) if trainer.is_global_zero else self._empty
+            self.metric.update(reference, real=True, reference=True)
+        values = {**self.metric.compute(), **self.space.accuracies()}
+        for key, value in values.items():
+            pl_module.log(f"test/{key}", float(value))
+
+    def _training_images(self, trainer: L.Trainer, num: int) -> torch.Tensor:
+        train = trainer.datamodule.splits["train"]
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))
+        return torch.stack([train[int(i)][0] for i in order[:num]])

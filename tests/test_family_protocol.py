@@ -1,0 +1,91 @@
+"""Every model config builds a family that keeps the protocol of ``vidgen.families.base``: the
+declarations other code reads, and ``sample`` with the same arguments and guarantees for all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from vidgen.errors import ConfigError
+from vidgen.families.base import GenerativeModule
+from vidgen.metrics.feature_spaces import load_recipe
+
+from conftest import CONF, compose_train
+
+VIDEO = ["data=moving_digits", "data.num_train=8", "data.num_val=4", "data.num_test=4"]
+# the stack each model config trains in, with small nets where the default ones are slow to build
+STACKS = {
+    "dcgan": [],
+    "mlp_gan": [],
+    "cgan": [],
+    "resnet_gan": [],
+    "vae_mlp": ["loss=elbo"],
+    "vae_conv": ["loss=elbo"],
+    "convlstm": [*VIDEO, "loss=frame_mse", "callbacks=prediction", "model.net.hidden_channels=[8]"],
+    "lstm_ae": [*VIDEO, "loss=frame_mse", "callbacks=prediction"],
+    "rnn": [*VIDEO, "loss=frame_mse", "callbacks=prediction"],
+    "vgan": [*VIDEO, "callbacks=video"],
+    "mocogan": [*VIDEO, "callbacks=video"],
+}
+
+
+def test_every_model_config_is_in_this_test() -> None:
+    assert sorted(STACKS) == sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_sample_keeps_the_protocol(name: str, tmp_path: Path, data_dir: Path) -> None:
+    cfg = compose_train([f"model={name}", *STACKS[name]], tmp_path, data_dir)
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    assert isinstance(model, GenerativeModule)
+    assert model.data_kind in ("image", "video") and model.loss_kind
+    assert set(model.test_metrics) <= {"sample_quality", "frames", "nll"} and model.test_metrics
+    assert type(instantiate(cfg.loss)).kind == model.loss_kind
+
+    context = None
+    if model.context_frames:
+        dm = instantiate(cfg.data)
+        dm.setup("fit")
+        context = next(iter(dm.val_dataloader()))[0][:3]
+        with pytest.raises(ConfigError, match="continues real clips"):
+            model.sample(3)
+    model.train()
+    first = model.sample(3, generator=torch.Generator().manual_seed(1), context=context)
+    again = model.sample(3, generator=torch.Generator().manual_seed(1), context=context)
+    assert model.training  # the module's mode is restored
+    assert torch.equal(first, again)  # the generator (or the context) fixes the samples
+    assert first.is_contiguous() and not first.requires_grad
+    expected = 4 if model.data_kind == "image" else 5
+    assert first.ndim == expected and len(first) == 3
+    if model.context_frames:  # the context frames come back first, as given (up to float rounding)
+        assert torch.allclose(first[:, : model.context_frames], context[:, : model.context_frames], atol=1e-5)
+    else:
+        other = model.sample(3, generator=torch.Generator().manual_seed(2))
+        assert not torch.equal(first, other)
+        with pytest.raises(ConfigError, match="takes no context"):
+            model.sample(3, context=torch.zeros(3, 4, 1, 8, 8))
+
+    if model.num_classes is None:
+        with pytest.raises(ConfigError, match=r"labels=\[7\] but this model is unconditional"):
+            model.sample(2, labels=torch.tensor([7]), context=context)
+    else:
+        labels = model.sample_labels(5, torch.tensor([7, 2]))
+        assert labels.tolist() == [7, 2, 7, 2, 7]
+        assert model.sample_labels(12).tolist() == [*range(10), 0, 1]  # balanced by default
+        with pytest.raises(ConfigError, match="0..9"):
+            model.sample(2, labels=torch.tensor([10]))
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in (CONF / "features").glob("*.yaml")))
+def test_feature_net_recipes_build(recipe: str) -> None:
+    cfg = load_recipe(recipe)
+    net = instantiate(cfg.net, channels=3, num_classes=10)
+    task = instantiate(cfg, net=net)
+    assert task.max_epochs >= 1 and task.batch_size >= 1
+    optimizers = task.optimizer(net.parameters())
+    assert isinstance(optimizers, torch.optim.Optimizer)
+    assert hasattr(net, "features") and net.num_features > 0
