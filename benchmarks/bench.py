@@ -30,13 +30,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 import data_throughput
 import eval_throughput
 import mfu
 import overhead
 import sampling
 import startup
-import torch
 import variants
 from common import HERE, OPTION_MODELS, REPO, SETTINGS, TARGETS, headline, machine, markdown
 

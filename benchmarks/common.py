@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from vidgen.config import compose_config
 from vidgen.run import RunContext
+from vidgen.value_range import from_unit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -95,8 +96,8 @@ def fake_batch(cfg: DictConfig, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     shape = [d.batch_size, d.channels, d.image_size, d.image_size]
     if "seq_len" in d:
         shape.insert(1, d.seq_len)
-    lo, hi = d.value_range
-    return torch.rand(shape, generator=g) * (hi - lo) + lo, torch.randint(0, 10, (d.batch_size,), generator=g)
+    images = from_unit(torch.rand(shape, generator=g), tuple(d.value_range))
+    return images, torch.randint(0, 10, (d.batch_size,), generator=g)
 
 
 def loader(batch: tuple, n: int) -> torch.utils.data.DataLoader:

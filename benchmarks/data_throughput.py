@@ -22,9 +22,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from common import REPO, TARGETS, fmt_ratio
 from hydra.utils import get_object, instantiate
 
+from common import REPO, TARGETS, fmt_ratio
 from vidgen.cli.data import available, compose_data
 from vidgen.config import _options_with, compose_config, read_config_file
 from vidgen.errors import VidgenError

@@ -14,9 +14,11 @@ from collections.abc import Callable
 import lightning as L
 import torch
 import torch.nn.functional as F
-from common import intervals, loader
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from common import intervals, loader
+from vidgen.value_range import to_unit
 
 
 def hand_gan_step(model) -> Callable[[torch.Tensor], None]:
@@ -43,10 +45,9 @@ def hand_sequence_step(model) -> Callable[[torch.Tensor], None]:
     """Observe T_in frames, predict T_out, MSE of sigmoid(logits) in [0, 1], one Adam step."""
     net, opt = model.net, model.configure_optimizers()
     t_in, t_out = model.num_input_frames, model.num_output_frames
-    lo, hi = model.value_range
 
     def step(video: torch.Tensor) -> None:
-        unit = (video - lo) / (hi - lo)
+        unit = to_unit(video, model.value_range)
         context, target = unit[:, :t_in], unit[:, t_in : t_in + t_out]
         loss = F.mse_loss(torch.sigmoid(net(context, t_out, targets=target)["future"]), target)
         opt.zero_grad(set_to_none=True)

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import torch
-from common import TARGETS, fake_batch, fmt_ratio, memory_format, workload_cfg
-from hand_loop import hand_step
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from common import TARGETS, fake_batch, fmt_ratio, memory_format, workload_cfg
+from hand_loop import hand_step
 
 
 def gemm_peak(n: int, reps: int = 5) -> dict:

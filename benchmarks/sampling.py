@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import TINY_CONVLSTM, TINY_VIDEO, fake_batch
 from hydra.utils import instantiate
 
+from common import TINY_CONVLSTM, TINY_VIDEO, fake_batch
 from vidgen.config import compose_config
 
 SAMPLERS = {"vgan": "loss=gan_ns", "mocogan": "loss=gan_ns", "convlstm": "loss=frame_mse"}

@@ -43,7 +43,8 @@ def test_sample_quality_on_two_ranks_equals_one_rank(tmp_path: Path, data_dir: P
     options = ["metrics.num_fake=300", "metrics.kid_subset_size=50"]
     one = eval_cli(ckpt, tmp_path / "one", data_dir, options)
     two = eval_cli(ckpt, tmp_path / "two", data_dir, [*options, "trainer=ddp_cpu"])
-    assert (tmp_path / "two" / "eval_ddp_process_1.log").is_file()  # rank 1 ran
+    # rank 1 ran (Lightning names the relaunched rank's Hydra job train_ddp_process_<rank> in any task)
+    assert (tmp_path / "two" / "train_ddp_process_1.log").is_file()
     for key in ("fid_digits", "fid_digits_real_floor", "precision_digits", "recall_digits", "is_digits"):
         assert two[f"test/{key}"] == pytest.approx(one[f"test/{key}"], rel=1e-5, abs=1e-8), key
     # KID draws random subsets of the gathered rows, whose order differs across ranks: same scale only
@@ -58,6 +59,7 @@ def test_frame_metrics_and_curves_on_two_ranks_equal_one_rank(tmp_path: Path, da
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
     one = eval_cli(ckpt, tmp_path / "one", data_dir, [])
     two = eval_cli(ckpt, tmp_path / "two", data_dir, ["trainer=ddp_cpu"])
+    assert (tmp_path / "two" / "train_ddp_process_1.log").is_file()
     keys = ("mse_per_frame", "mae_per_frame", "mse_per_pixel", "psnr", "ssim")
     for key in keys:
         assert two[f"test/{key}"] == pytest.approx(one[f"test/{key}"], rel=1e-5), key

@@ -27,7 +27,7 @@ class FrameCurvesCallback(L.Callback):
         per_step = pl_module.test_curves()
         if not per_step or not trainer.is_global_zero:
             return
-        means = {k: [float(v) for v in values] for k, values in per_step.items()}
+        means = {k: [float(v) for v in per_step[k]] for k in sorted(per_step)}
         root = Path(trainer.default_root_dir)
         table = curves.write_csv(means, root / "per_step_metrics.csv")
         title = type(pl_module).__name__

@@ -146,17 +146,15 @@ class SampleQualityCallback(L.Callback):
         if not drew:
             self.metric.update(self._empty, real=False)
 
-    def _num_fake(self, trainer: L.Trainer) -> int:
-        if self.num_fake:
-            return self.num_fake
-        # as many fakes as real samples on all ranks together
+    def _total_real(self, trainer: L.Trainer) -> int:
+        """Real samples seen by all ranks together."""
         total = torch.tensor(float(self._num_real))
         return int(trainer.strategy.reduce(total, reduce_op="sum").item())
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._active(trainer, "validate"):
             return
-        num = self._num_fake(trainer)
+        num = self.num_fake or self._total_real(trainer)
         if num < 2:
             return
         self._fakes(trainer, pl_module, num)
@@ -166,13 +164,11 @@ class SampleQualityCallback(L.Callback):
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._active(trainer, "test"):
             return
-        num_real = self._num_fake(trainer) if not self.num_fake else None
-        self._fakes(trainer, pl_module, self.num_fake or num_real)
+        total = self._total_real(trainer)
+        self._fakes(trainer, pl_module, self.num_fake or total)
         if self.real_floor and pl_module.data_kind == "image":
-            total = num_real or int(
-                trainer.strategy.reduce(torch.tensor(float(self._num_real)), "sum").item()
-            )
-            # the training images are a seeded draw, the same in every run; one rank encodes them
+            # as many training images as test images, a seeded draw (the same in every run); one rank
+            # encodes them, the others add no rows
             reference = self._training_images(trainer, total) if trainer.is_global_zero else self._empty
             self.metric.update(reference, real=True, reference=True)
         values = {**self.metric.compute(), **self.space.accuracies()}

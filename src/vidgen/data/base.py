@@ -42,6 +42,16 @@ def check_fraction(name: str, value: float) -> None:
         raise ValueError(f"data.{name} must be in (0, 1), got {value}.")
 
 
+def check_split_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Both held-out fractions in (0, 1) and together less than the whole."""
+    check_fraction("val_fraction", val_fraction)
+    check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"data.val_fraction={val_fraction} + data.test_fraction={test_fraction} must be less than 1."
+        )
+
+
 def seeded_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(kept, held_out)`` indices: ``round(n * fraction)`` of ``range(n)`` held out, seeded."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -291,8 +301,7 @@ class VideoDataModule(VidgenDataModule):
                 f"data.num_input_frames={num_input_frames} + data.num_output_frames={num_output_frames} "
                 f"must equal data.seq_len={seq_len} (e.g. 10 + 10 = 20)."
             )
-        check_fraction("val_fraction", val_fraction)
-        check_fraction("test_fraction", test_fraction)
+        check_split_fractions(val_fraction, test_fraction)
         self.seq_len, self.num_input_frames, self.num_output_frames = (
             seq_len,
             num_input_frames,

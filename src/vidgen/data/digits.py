@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from vidgen.data.base import VidgenDataModule, check_fraction, to_channels
+from vidgen.data.base import VidgenDataModule, check_split_fractions, to_channels
 from vidgen.value_range import from_unit
 
 
@@ -84,12 +84,7 @@ class DigitsDataModule(VidgenDataModule):
         super().__init__(
             data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
         )
-        check_fraction("val_fraction", val_fraction)
-        check_fraction("test_fraction", test_fraction)
-        if val_fraction + test_fraction >= 1:
-            raise ValueError(
-                f"data.val_fraction={val_fraction} + data.test_fraction={test_fraction} must be less than 1."
-            )
+        check_split_fractions(val_fraction, test_fraction)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from vidgen.data.base import VidgenDataModule, check_fraction, from_uint8, seeded_split
+from vidgen.data.base import VidgenDataModule, check_split_fractions, from_uint8, seeded_split
 from vidgen.errors import DataError
 
 
@@ -95,8 +95,7 @@ class ImageFolderDataModule(VidgenDataModule):
         super().__init__(
             data_dir, image_size, channels, batch_size, value_range, num_workers, feature_extractor
         )
-        check_fraction("val_fraction", val_fraction)
-        check_fraction("test_fraction", test_fraction)
+        check_split_fractions(val_fraction, test_fraction)
         self.root = str(root)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
