@@ -50,6 +50,8 @@ CATALOGUE = [
     ("image callbacks on video", VIDEO[:3], ConfigError, ["works on images", "callbacks=prediction"]),
     ("missing interpolation", ["model.generator.image_size=${data.size}"], ConfigError, ["does not resolve", "data.size"]),
     ("missing checkpoint", ["ckpt_path=nowhere/last.ckpt"], CheckpointError, ["nowhere/last.ckpt does not exist"]),
+    ("optimizer value", ["model.optimizer_g.lr=-1"], ConfigError, ["model.optimizer_g", "torch.optim.Adam", "Invalid learning rate: -1"]),
+    ("optimizer betas", ["model.optimizer_d.betas=[2.0,0.9]"], ConfigError, ["model.optimizer_d", "Invalid beta parameter"]),
 ]  # fmt: skip
 
 
@@ -67,6 +69,26 @@ def test_bad_input_gives_one_clear_message(
     if issubclass(error, VidgenError):
         assert "Fix:" in message and len(message) < 1200, message
     assert not (tmp_path / "checkpoints").exists()  # stopped before training
+
+
+def test_a_partial_schedule_is_built_once_when_the_config_is_checked() -> None:
+    """Optimizers and learning-rate schedules get their parameters only in configure_optimizers; the
+    config check builds them on a stand-in so that a value they reject stops the run before it starts."""
+    from omegaconf import OmegaConf
+
+    from vidgen.config import check_config
+
+    node = {
+        "_target_": "torch.optim.lr_scheduler.OneCycleLR",
+        "_partial_": True,
+        "max_lr": 0.1,
+        "pct_start": 2.0,
+    }
+    with pytest.raises(
+        ConfigError, match=r"schedule \(torch.optim.lr_scheduler.OneCycleLR\) rejects .*pct_start"
+    ):
+        check_config(OmegaConf.create({"schedule": node}))
+    check_config(OmegaConf.create({"schedule": {**node, "pct_start": 0.3}}))  # a good one passes
 
 
 def _trained_checkpoint(tmp_path: Path, data_dir: Path) -> Path:

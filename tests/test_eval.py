@@ -118,11 +118,14 @@ def test_frame_prediction_eval_logs_openstl_metrics_and_curves(tmp_path: Path, d
     metrics = evaluate(compose_train(
         [f"ckpt_path={tmp_path / 't' / 'checkpoints' / 'last.ckpt'}", "trainer.enable_progress_bar=false",
          "logger=many"], tmp_path / "e", data_dir, config_name="eval"))  # fmt: skip
-    for key in ("mse_per_frame", "mae_per_frame", "mse_per_pixel", "psnr", "ssim"):
+    for key in ("mse_per_frame", "mae_per_frame", "mse_per_pixel", "psnr", "ssim", "ssim_openstl"):
         assert metrics[f"test/{key}"] is not None, key
     assert 0 < metrics["test/ssim"] < 1 and metrics["test/psnr"] > 0
+    # the same SSIM with OpenSTL's data range 2: larger constants, a higher value
+    assert metrics["test/ssim"] < metrics["test/ssim_openstl"] < 1
     rows = (tmp_path / "e" / "per_step_metrics.csv").read_text().splitlines()
-    assert rows[0] == "step,mae_per_frame,mse_per_frame,mse_per_pixel,psnr,ssim" and len(rows) == 1 + 10
+    header = "step,mae_per_frame,mse_per_frame,mse_per_pixel,psnr,ssim,ssim_openstl"
+    assert rows[0] == header and len(rows) == 1 + 10
     # the curves also as a plot, in the run folder and in the (offline) W&B run
     assert (tmp_path / "e" / "per_step_metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (wandb_file,) = (tmp_path / "e").glob("wandb/offline-run-*/run-*.wandb")

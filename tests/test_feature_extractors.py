@@ -59,7 +59,8 @@ def test_inception_gives_2048_features_and_1008_logits_for_grey_images(inception
     assert space.name == "inception" and space.num_features == 2048
     metrics = sample_quality(space, x, x.flip(0), kid_subset_size=3, pr_k=1)
     assert set(metrics) == {"fid_inception", "kid_inception_mean", "kid_inception_std", "is_inception",
-                            "precision_inception", "recall_inception"}  # fmt: skip
+                            "precision_inception", "recall_inception", "n_real_inception",
+                            "n_fake_inception"}  # fmt: skip
     assert abs(metrics["fid_inception"]) < 1e-3  # the same images in another order
 
 

@@ -43,8 +43,9 @@ def test_fid_of_a_set_against_itself_is_zero(digits) -> None:
     dm, extractor = digits
     x, _ = _images(dm, "train")
     metrics = sample_quality(extractor, x, x.clone())
-    assert set(metrics) == {"fid_digits", "kid_digits_mean", "kid_digits_std", "is_digits",
-                            "precision_digits", "recall_digits"}  # fmt: skip
+    assert set(metrics) == {"fid_digits", "kid_digits_mean", "kid_digits_std", "is_digits", "precision_digits",
+                            "recall_digits", "n_real_digits", "n_fake_digits"}  # fmt: skip
+    assert metrics["n_real_digits"] == metrics["n_fake_digits"] == len(x)  # every value carries its N
     assert abs(metrics["fid_digits"]) < 1e-2
     assert metrics["precision_digits"] == 1.0 and metrics["recall_digits"] == 1.0
 
@@ -108,6 +109,56 @@ def test_kid_is_the_unbiased_mmd_and_near_zero_on_one_distribution(digits) -> No
     assert metrics["fid_digits"] > 0
 
 
+def test_frechet_distance_equals_the_formula_with_scipy_sqrtm() -> None:
+    """Heusel et al. 2017, Eq. 6: |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2)), with scipy's sqrtm."""
+    import numpy as np
+    from scipy import linalg
+
+    g = torch.Generator().manual_seed(3)
+    for n_real, n_fake, dim in ((300, 250, 16), (20, 30, 40)):
+        real = torch.randn(n_real, dim, generator=g, dtype=torch.float64)
+        fake = torch.randn(n_fake, dim, generator=g, dtype=torch.float64) * 1.2 + 0.3
+        r, f = real.numpy(), fake.numpy()
+        s_r, s_f = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
+        root = linalg.sqrtm(s_r @ s_f).real
+        expected = np.sum((r.mean(0) - f.mean(0)) ** 2) + np.trace(s_r + s_f - 2 * root)
+        assert frechet_distance(real, fake) == pytest.approx(expected, rel=1e-6)
+
+
+def test_inception_score_is_the_mean_and_std_over_ten_splits() -> None:
+    """Salimans et al. 2016: IS = exp(E_x KL(p(y|x) || p(y))) per split of the samples, mean ± std over
+    10 splits, here by hand with scipy on fixed logits (the samples permuted as vidgen does first)."""
+    import numpy as np
+    from scipy.special import softmax
+    from scipy.stats import entropy
+
+    from vidgen.metrics.sample_quality import SampleQuality
+
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(200, 10, generator=g, dtype=torch.float64) * 3
+
+    class Logits(torch.nn.Module):  # a "space" whose logits are the given rows
+        name, num_features, batch_size = "fixed", 10, 512
+
+        def forward(self, x):
+            return x
+
+        def features_and_logits(self, x):
+            return x, x
+
+    metric = SampleQuality(Logits(), metrics=("is",), is_splits=10)
+    metric.update(logits, real=True)
+    metric.update(logits, real=False)
+    out = metric.compute()
+    torch.manual_seed(1)
+    order = torch.randperm(200).numpy()
+    probs = softmax(logits.numpy()[order], axis=1)
+    scores = [np.exp(np.mean([entropy(p, part.mean(0)) for p in part])) for part in np.split(probs, 10)]
+    assert out["is_fixed"] == pytest.approx(np.mean(scores), rel=1e-9)
+    assert out["is_fixed_std"] == pytest.approx(np.std(scores, ddof=1), rel=1e-9)
+    assert out["n_fake_fixed"] == 200
+
+
 def test_precision_recall_on_hand_made_points() -> None:
     real = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]], dtype=torch.float64)
     # k=1 radii of real: 1 each. Fakes: two inside the real manifold, two far away.
@@ -139,6 +190,60 @@ def test_frame_metrics_match_hand_computed_values() -> None:
     assert m["ssim_per_step"][0].item() == pytest.approx(1.0, abs=1e-5)
     assert m["mse_per_frame_per_step"][0].item() == 0 and m["mse_per_frame_per_step"][1].item() > 0
     assert m["ssim_per_step"][1].item() < 1.0
+
+
+def _moving_digit_like(g: torch.Generator, n: int, size: int = 64) -> torch.Tensor:
+    """Mostly black frames with a few bright 16x16 blobs, as Moving-MNIST frames are."""
+    frames = torch.zeros(n, 1, size, size, dtype=torch.float64)
+    for i in range(n):
+        for _ in range(2):
+            r, c = torch.randint(0, size - 16, (2,), generator=g).tolist()
+            frames[i, 0, r : r + 16, c : c + 16] = torch.rand(16, 16, generator=g, dtype=torch.float64).pow(3)
+    return frames
+
+
+@pytest.mark.parametrize("data_range", [1.0, 2.0], ids=["ssim", "ssim_openstl"])
+@pytest.mark.parametrize("kind", ["random", "moving_digits", "rgb"])
+def test_ssim_equals_scikit_image(kind: str, data_range: float) -> None:
+    """scikit-image's structural_similarity with its defaults (uniform 7x7 window, sample covariance,
+    border cropped); data range 1 is ``ssim``, 2 what OpenSTL's tables used (``ssim_openstl``)."""
+    from skimage.metrics import structural_similarity as skimage_ssim
+
+    from vidgen.metrics.frames import structural_similarity
+
+    g = torch.Generator().manual_seed(0)
+    if kind == "moving_digits":
+        target = _moving_digit_like(g, 4)
+        pred = (target + 0.15 * torch.randn(target.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    else:
+        channels = 3 if kind == "rgb" else 1
+        target = torch.rand(4, channels, 32, 32, generator=g, dtype=torch.float64)
+        pred = (0.7 * target + 0.3 * torch.rand(target.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    ours = structural_similarity(pred, target, data_range)
+    for i in range(len(pred)):
+        reference = skimage_ssim(pred[i].numpy(), target[i].numpy(), data_range=data_range, channel_axis=0)
+        assert ours[i].item() == pytest.approx(reference, abs=1e-6)
+
+
+def test_psnr_mse_mae_follow_openstl_formulas() -> None:
+    """OpenSTL (openstl/core/metrics.py): MSE/MAE = mean over batch and time of the sum over C, H, W;
+    PSNR per frame 20 log10(1 / sqrt(mse)) with the prediction clipped to [0, 1], averaged."""
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(3, 4, 1, 16, 16, generator=g)
+    pred = target + 0.2 * torch.randn(target.shape, generator=g)  # partly outside [0, 1]
+    m = frame_metrics(pred, target)
+    p, y = pred.double().numpy(), target.double().numpy()
+    import numpy as np
+
+    assert m["mse_per_frame"].item() == pytest.approx(np.mean((p - y) ** 2, axis=(0, 1)).sum(), rel=1e-5)
+    assert m["mae_per_frame"].item() == pytest.approx(np.mean(np.abs(p - y), axis=(0, 1)).sum(), rel=1e-5)
+    clipped = np.clip(p, 0, 1)
+    psnr = [
+        20 * np.log10(1 / np.sqrt(np.mean((clipped[b, t] - y[b, t]) ** 2)))
+        for b in range(3)
+        for t in range(4)
+    ]
+    assert m["psnr"].item() == pytest.approx(float(np.mean(psnr)), rel=1e-5)
 
 
 def test_importance_sampled_nll_is_below_the_elbo_bound(tmp_path: Path, data_dir: Path) -> None:
@@ -177,6 +282,19 @@ def test_digits_space_reports_the_accuracy_its_net_scores_on_the_test_split(digi
     # the logits of the Inception Score are that classifier's, the features its penultimate layer
     features, logits = space.features_and_logits(x)
     assert torch.equal(logits.argmax(1), predicted) and features.shape == (len(x), space.num_features)
+
+
+def test_a_digits_space_on_unit_range_data_is_trained_and_measured_in_its_own_range(data_dir: Path) -> None:
+    """With data.value_range=[0, 1] (what Bernoulli VAEs use) the space is another cached net, trained on
+    those images mapped to [-1, 1], and it reads its own test split as well as the default one does."""
+    dm = DigitsDataModule(data_dir=str(data_dir), value_range=[0.0, 1.0])
+    space = feature_space(dm)
+    x, y = dm.splits["test"].tensors
+    assert x.min() >= 0 and x.max() <= 1
+    with torch.no_grad():
+        accuracy = (space.features_and_logits(x)[1].argmax(1) == y).double().mean().item()
+    assert space.test_accuracy == pytest.approx(accuracy, abs=1e-6) and accuracy >= 0.95
+    assert space.value_range == (0.0, 1.0)
 
 
 def _lenet_cache(dm: DigitsDataModule, max_epochs: int | None = None) -> Path:

@@ -20,12 +20,24 @@ def _csv_rows(run: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_fast_dev_run_of_the_default_config(tmp_path: Path, data_dir: Path) -> None:
-    cfg = compose_train(["debug=fdr"], tmp_path, data_dir)
+def test_fast_dev_run_of_the_default_config(tmp_path: Path, data_dir: Path, caplog) -> None:
+    from vidgen.data.digits import DigitsDataModule
+    from vidgen.metrics.feature_spaces import feature_space
+
+    # with the digits' feature network cached, a debug run measures FID on its one validation batch
+    feature_space(DigitsDataModule(data_dir=str(data_dir)))
+    cfg = compose_train(["debug=fdr"], tmp_path / "cached", data_dir)
     metrics = train(cfg)
     assert {"train/d_loss_step", "train/g_loss_step", "val/fid_digits"} <= set(metrics)
     assert all(v is not None for v in metrics.values())
-    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert json.loads((tmp_path / "cached" / "metrics.json").read_text()) == metrics
+
+    # without it, a debug run does not train one: it skips the metric and says so
+    fresh = tmp_path / "fresh_data"
+    metrics = train(compose_train(["debug=fdr"], tmp_path / "fresh", fresh))
+    assert "train/d_loss_step" in metrics and "val/fid_digits" not in metrics
+    assert "sample-quality metrics skipped" in caplog.text
+    assert not (fresh / "feature_extractors").exists()
 
 
 def test_run_folder_wandb_and_csv_hold_the_same_metrics(tmp_path: Path, data_dir: Path) -> None:

@@ -174,7 +174,8 @@ def test_fd_of_a_set_against_itself_is_zero(trained) -> None:
     dm, space, _ = trained
     x = clips(dm, "test")
     metrics = sample_quality(space, x, x.clone())
-    assert set(metrics) == {"fd_c3d_digits", "fid_frames_digits_mean"}
+    assert set(metrics) == {"fd_c3d_digits", "fid_frames_digits_mean", "n_real_digits", "n_fake_digits"}
+    assert metrics["n_real_digits"] == metrics["n_fake_digits"] == len(x)
     assert abs(metrics["fd_c3d_digits"]) < 1e-2 and abs(metrics["fid_frames_digits_mean"]) < 1e-2
 
 

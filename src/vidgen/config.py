@@ -211,6 +211,36 @@ def _check_target_node(node: Mapping, key: str) -> None:
                 f"{key}.{k}={v!r}{_choice_hint(key)} has the wrong type: {name} expects {expected} for "
                 f"{k}. Fix: give {key}.{k} {expected}."
             )
+    if node.get("_partial_"):
+        _try_partial(node, key, target)
+
+
+def _try_partial(node: Mapping, key: str, target: Callable) -> None:
+    """Builds a ``_partial_`` optimizer or learning-rate schedule once on a stand-in parameter, so that a
+    value it rejects (``lr=-1``, ``betas=[2, 0.9]``) stops the run here, before any folder, logger or
+    model exists, rather than as a traceback from ``configure_optimizers`` once training starts.
+    Other partial objects get their remaining arguments only from the code that calls them."""
+    import torch
+
+    if not inspect.isclass(target):
+        return
+    kwargs = {k: v for k, v in node.items() if k not in _HYDRA_KEYS}
+    stand_in = [torch.nn.Parameter(torch.zeros(1))]
+    try:
+        if issubclass(target, torch.optim.Optimizer):
+            target(stand_in, **kwargs)
+        elif issubclass(target, torch.optim.lr_scheduler.LRScheduler):
+            extra = (
+                {"total_steps": 10}
+                if "total_steps" in config_keys(target)[0] and "total_steps" not in kwargs
+                else {}
+            )
+            target(torch.optim.SGD(stand_in, lr=0.1), **kwargs, **extra)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(
+            f"{key}{_choice_hint(key)} ({node['_target_']}) rejects its arguments {kwargs}: {e}. "
+            f"Fix: correct that value in the {key} config or override (e.g. {key}.lr=<a positive number>)."
+        ) from e
 
 
 # The top-level keys of conf/train.yaml, which no _target_ signature describes.

@@ -19,6 +19,17 @@ def from_unit(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor
     return x * (hi - lo) + lo
 
 
+#: The range every feature network sees, whatever the data's: trained and measured on the same scale.
+CANONICAL = (-1.0, 1.0)
+
+
+def to_canonical(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """``x`` mapped from ``value_range`` to ``CANONICAL`` (unchanged when it is already there)."""
+    if tuple(value_range) == CANONICAL:
+        return x
+    return from_unit(to_unit(x, value_range), CANONICAL)
+
+
 def to_uint8(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
     """``x`` in ``value_range`` as uint8 pixels 0..255 (clipped, rounded): what image files hold."""
     return (to_unit(x.float(), value_range, clamp=True) * 255).round().to(torch.uint8)

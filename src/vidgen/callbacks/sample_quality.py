@@ -54,7 +54,7 @@ class SampleQualityCallback(L.Callback):
         num_fake: int | None = None,
         kid_subset_size: int = 100,
         pr_k: int = 3,
-        is_splits: int = 1,
+        is_splits: int = 10,
         real_floor: bool = False,
         seed: int = 4321,
     ):
@@ -88,12 +88,20 @@ class SampleQualityCallback(L.Callback):
         if stage == "fit" and "validate" not in self.stages:
             return
         datamodule = trainer.datamodule
+        # A debug run (fast_dev_run) does not spend minutes training a feature network it has not got.
+        train = not trainer.fast_dev_run
         # One rank trains a missing feature net; the others wait and load it from the cache.
         if trainer.is_global_zero:
-            self.space = feature_space(datamodule, self.feature_extractor, self.inception_weights)
+            self.space = feature_space(datamodule, self.feature_extractor, self.inception_weights, train)
         trainer.strategy.barrier("vidgen-feature-space")
         if not trainer.is_global_zero:
-            self.space = feature_space(datamodule, self.feature_extractor, self.inception_weights)
+            self.space = feature_space(datamodule, self.feature_extractor, self.inception_weights, train)
+        if self.space is None:
+            log.warning(
+                "fast_dev_run: sample-quality metrics skipped, the data's feature network is not trained yet "
+                "(train it once with `vidgen-features data=<this data>`, or run without fast_dev_run)"
+            )
+            return
         video = pl_module.data_kind == "video"
         metrics = VIDEO_METRICS if video else self.metrics
         self.metric = SampleQuality(self.space, metrics, self.kid_subset_size, self.pr_k, self.is_splits)

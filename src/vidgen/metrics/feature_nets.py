@@ -36,6 +36,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.classification import MulticlassAccuracy
 
+from vidgen.value_range import CANONICAL, to_canonical
+
 log = logging.getLogger(__name__)
 
 #: The classes of ``ClipOrderTraining``'s order head, in label order.
@@ -104,6 +106,8 @@ class FeatureNetTraining(L.LightningModule):
         self.scheduler = scheduler
         self.max_epochs, self.batch_size, self.seed = max_epochs, batch_size, seed
         self.display_name = display_name or type(net).__name__
+        # the data's range, set by vidgen.metrics.feature_spaces; batches are trained on in CANONICAL
+        self.value_range = CANONICAL
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer(self.net.parameters())
@@ -119,24 +123,23 @@ class FeatureNetTraining(L.LightningModule):
 
 class ClassifierTraining(FeatureNetTraining):
     """Trains an image classifier by cross-entropy; ``augment`` adds He et al.'s crops and flips, padding
-    with the mid-grey of ``value_range`` (set from the data when training starts)."""
+    with mid-grey."""
 
     def __init__(self, *args: Any, augment: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.augment = augment
-        self.value_range = (-1.0, 1.0)
         self.test_accuracy = MulticlassAccuracy(num_classes=self.net.head.out_features, average="micro")
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
+        x, y = to_canonical(batch[0], self.value_range), batch[1]
         if self.augment:
-            x = random_crop_flip(x, fill=sum(self.value_range) / 2)
+            x = random_crop_flip(x, fill=sum(CANONICAL) / 2)
         loss = F.cross_entropy(self.net(x), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True)
         return loss
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.test_accuracy.update(self.net(batch[0]), batch[1])
+        self.test_accuracy.update(self.net(to_canonical(batch[0], self.value_range)), batch[1])
 
     def accuracies(self) -> dict[str, float | None]:
         return {"test_accuracy": float(self.test_accuracy.compute())}
@@ -153,7 +156,7 @@ class ClipOrderTraining(FeatureNetTraining):
         self._labelled = 0
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
+        x, y = to_canonical(batch[0], self.value_range), batch[1]
         order = torch.randint(len(ORDERS), (len(x),), device=x.device)
         order_logits, class_logits = self.net(reorder(x, order))
         loss = F.cross_entropy(order_logits, order)
@@ -169,7 +172,7 @@ class ClipOrderTraining(FeatureNetTraining):
         self._labelled = 0
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
+        x, y = to_canonical(batch[0], self.value_range), batch[1]
         for k in range(len(ORDERS)):
             order = torch.full((len(x),), k, device=x.device)
             order_logits, class_logits = self.net(reorder(x, order, self._shuffles))

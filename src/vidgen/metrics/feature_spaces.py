@@ -33,7 +33,7 @@ from torch import nn
 
 from vidgen.errors import ConfigError
 from vidgen.utils.files import atomic_torch_save, atomic_write_text
-from vidgen.value_range import to_unit
+from vidgen.value_range import CANONICAL, to_canonical, to_unit
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,30 @@ _NOT_DATA = {"data_dir", "root", "batch_size", "num_workers", "feature_extractor
 class FeatureSpace(nn.Module):
     """A frozen network: ``forward(x)`` -> features ``(B, num_features)``; ``features_and_logits(x)`` also
     returns class logits (for the Inception Score). ``name`` suffixes the metric keys (``fid_<name>``);
-    ``accuracies`` are reported beside the metrics (``feature_extractor_accuracy_<name>``, ...)."""
+    ``accuracies`` are reported beside the metrics (``feature_extractor_accuracy_<name>``, ...).
+
+    Samples come in the data's ``value_range`` and reach the network in ``CANONICAL`` [-1, 1], the range
+    vidgen trains every feature network in (``prepare``): a network never sees another scale than the
+    one it was trained and measured on.
+    """
 
     batch_size = 512  # samples per forward pass when encoding a set
 
-    def __init__(self, net: nn.Module, name: str, num_features: int, description: str):
+    def __init__(self, net: nn.Module, name: str, num_features: int, description: str,
+                 value_range: tuple[float, float] = CANONICAL):  # fmt: skip
         super().__init__()
         self.net = net.eval().requires_grad_(False)
         self.name, self.num_features, self.description = name, num_features, description
+        self.value_range = tuple(value_range)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return to_canonical(x, self.value_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x)
+        return self.net.features(self.prepare(x))
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.net.features(x)
+        features = self.net.features(self.prepare(x))
         return features, self.net.head(features)
 
     def accuracies(self) -> dict[str, float]:
@@ -72,9 +82,10 @@ class FeatureSpace(nn.Module):
 class ClassifierSpace(FeatureSpace):
     """The penultimate layer of an image classifier trained on the data (``net.features``/``net.head``)."""
 
-    def __init__(self, net: nn.Module, name: str, architecture: str, dataset_id: str, test_accuracy: float):
+    def __init__(self, net: nn.Module, name: str, architecture: str, dataset_id: str, test_accuracy: float,
+                 value_range: tuple[float, float] = CANONICAL):  # fmt: skip
         description = f"{architecture} trained on {dataset_id}: test accuracy {test_accuracy:.2%}"
-        super().__init__(net, name, net.num_features, description)
+        super().__init__(net, name, net.num_features, description, value_range)
         self.architecture, self.test_accuracy = architecture, test_accuracy
 
     def accuracies(self) -> dict[str, float]:
@@ -87,15 +98,15 @@ class C3DSpace(FeatureSpace):
     batch_size = 64  # clips
 
     def __init__(self, net: nn.Module, name: str, dataset_id: str, order_accuracy: float,
-                 class_accuracy: float | None):  # fmt: skip
+                 class_accuracy: float | None, value_range: tuple[float, float] = CANONICAL):  # fmt: skip
         klass = "n/a (no labels)" if class_accuracy is None else f"{class_accuracy:.2%}"
         super().__init__(net, name, net.num_features,
                          f"C3D trained on {dataset_id}: order accuracy {order_accuracy:.2%} (chance 33.33%), "
-                         f"class accuracy {klass}")  # fmt: skip
+                         f"class accuracy {klass}", value_range)  # fmt: skip
         self.order_accuracy, self.class_accuracy = order_accuracy, class_accuracy
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.net.features(x)
+        features = self.net.features(self.prepare(x))
         return features, self.net.classes(features)
 
     def accuracies(self) -> dict[str, float]:
@@ -165,17 +176,17 @@ class InceptionSpace(FeatureSpace):
             raise ConfigError(
                 f"metrics.feature_extractor=inception needs torch-fidelity. {INCEPTION_HELP}"
             ) from e
-        super().__init__(net, "inception", 2048, f"Inception-v3 (FID weights {weights})")
-        self.value_range = value_range
+        super().__init__(net, "inception", 2048, f"Inception-v3 (FID weights {weights})", value_range)
 
-    def _uint8(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB, what FID's reference implementation feeds Inception-v3."""
         unit = to_unit(x, self.value_range, clamp=True)
         if unit.shape[1] == 1:
             unit = unit.repeat(1, 3, 1, 1)
         return (unit * 255).round().to(torch.uint8)
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features, logits = self.net._torch_fidelity_forward(self._uint8(x))
+        features, logits = self.net._torch_fidelity_forward(self.prepare(x))
         return features.double(), logits.double()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -189,16 +200,19 @@ def _state_dict_mismatch(error: RuntimeError) -> str:
 
 
 def load_recipe(name: str) -> DictConfig:
-    """``conf/features/<name>.yaml``: how vidgen trains the feature network ``name``."""
-    from vidgen.config import read_config_file
+    """``conf/features/<name>.yaml``: how vidgen trains the feature network ``name``, checked as run configs
+    are (keys, types, optimizer and schedule values) before anything is trained."""
+    from vidgen.config import check_config, read_config_file
 
     try:
-        return read_config_file(f"features/{name}.yaml")
+        recipe = read_config_file(f"features/{name}.yaml")
     except FileNotFoundError as e:
         raise ConfigError(
             f"No feature-network recipe features/{name}.yaml (a datamodule's feature_net). "
             "Fix: add conf/features/<name>.yaml, or use one of lenet5, resnet8, c3d."
         ) from e
+    check_config(OmegaConf.create({f"features/{name}": recipe}))
+    return recipe
 
 
 def data_identity(datamodule: Any) -> dict[str, Any]:
@@ -224,10 +238,13 @@ def cache_file(datamodule: Any, recipe_name: str, recipe: DictConfig) -> tuple[P
     return folder / f"{recipe_name}_{datamodule.dataset_id}_{key}.pt", identity
 
 
-def trained_feature_net(datamodule: Any, recipe_name: str) -> tuple[nn.Module, dict[str, Any]]:
+def trained_feature_net(
+    datamodule: Any, recipe_name: str, train: bool = True
+) -> tuple[nn.Module, dict[str, Any]] | None:
     """The network of ``conf/features/<recipe_name>.yaml`` trained on ``datamodule`` and its metadata
     (accuracies, training time, identity): loaded from the cache, or trained (with progress in the log)
-    and cached. An unreadable cache file is trained again and replaced."""
+    and cached; None when it is not cached and ``train`` is false. An unreadable cache file is trained
+    again and replaced."""
     from hydra.utils import instantiate
 
     from vidgen.metrics.feature_nets import fit_feature_net
@@ -252,12 +269,15 @@ def trained_feature_net(datamodule: Any, recipe_name: str) -> tuple[nn.Module, d
             return net.eval(), saved
         except Exception as e:  # noqa: BLE001 - torch's unpickler raises anything from IndexError up on garbage
             log.warning(f"{what}: the cache {cache} does not load ({e}); training it again")
-    log.info(f"Training {what} (recipe conf/features/{recipe_name}.yaml, {recipe.max_epochs} epochs); "
-             f"first use only, cached at {cache}")  # fmt: skip
+    if not train:
+        return None
+    images = len(datamodule.splits["train"])
+    log.info(f"Training {what} once, on its {images:,} training samples for {recipe.max_epochs} epochs "
+             f"(recipe conf/features/{recipe_name}.yaml; progress and the time left below, once per epoch); "
+             f"cached at {cache}")  # fmt: skip
     start = time.perf_counter()
     task = instantiate(recipe, net=build())
-    if hasattr(task, "value_range"):
-        task.value_range = datamodule.value_range
+    task.value_range = datamodule.value_range  # the task maps batches to CANONICAL, as the space will
     accuracies = fit_feature_net(task, datamodule.splits["train"], datamodule.splits["test"],
                                  datamodule.num_workers, f"Training {what}")  # fmt: skip
     meta = {**accuracies, "architecture": recipe.display_name, "identity": identity,
@@ -271,10 +291,11 @@ def trained_feature_net(datamodule: Any, recipe_name: str) -> tuple[nn.Module, d
 
 
 def feature_space(
-    datamodule: Any, extractor: str | None = None, inception_weights: str | None = None
-) -> FeatureSpace:
+    datamodule: Any, extractor: str | None = None, inception_weights: str | None = None, train: bool = True
+) -> FeatureSpace | None:
     """The feature space of ``datamodule``'s samples: the data's own trained network (``extractor=None``:
-    a classifier for images, the C3D for clips) or Inception-v3 (``extractor="inception"``)."""
+    a classifier for images, the C3D for clips) or Inception-v3 (``extractor="inception"``). None when
+    the data's network is not cached yet and ``train`` is false (debug runs do not train one)."""
     if extractor not in (None, "inception"):
         raise ConfigError(
             f"metrics.feature_extractor must be null (the data's domain classifier) or inception, "
@@ -290,15 +311,19 @@ def feature_space(
         return InceptionSpace(inception_weights, datamodule.value_range)
     name = datamodule.feature_extractor
     if video:
-        net, meta = trained_feature_net(datamodule, "c3d")
-        space = C3DSpace(
-            net, name, datamodule.dataset_id, float(meta["test_accuracy"]), meta.get("class_accuracy")
-        )
+        trained = trained_feature_net(datamodule, "c3d", train)
+        if trained is None:
+            return None
+        net, meta = trained
+        space = C3DSpace(net, name, datamodule.dataset_id, float(meta["test_accuracy"]),
+                         meta.get("class_accuracy"), datamodule.value_range)  # fmt: skip
     else:
         recipe = getattr(datamodule, "feature_net", "lenet5")
-        net, meta = trained_feature_net(datamodule, recipe)
-        space = ClassifierSpace(
-            net, name, meta["architecture"], datamodule.dataset_id, float(meta["test_accuracy"])
-        )
+        trained = trained_feature_net(datamodule, recipe, train)
+        if trained is None:
+            return None
+        net, meta = trained
+        space = ClassifierSpace(net, name, meta["architecture"], datamodule.dataset_id,
+                                float(meta["test_accuracy"]), datamodule.value_range)  # fmt: skip
     log.info(f"feature space '{name}': {space.description}")
     return space

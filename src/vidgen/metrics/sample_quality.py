@@ -135,7 +135,8 @@ class SampleQuality(Metric):
         metrics: which metrics to compute (validation asks for ``fid`` only).
         kid_subset_size: KID subset size (capped at the sample sizes), 50 subsets.
         pr_k: the k of the k-NN radii of precision/recall (3 in the paper).
-        is_splits: Inception Score splits (mean over them; std logged as ``is_<name>_std``).
+        is_splits: Inception Score splits: the score is the mean over them, ``is_<name>_std`` their std
+            (10 in Salimans et al. 2016 and the papers that report IS).
         still_length: frames of the still clips of ``fid_frames``.
     """
 
@@ -224,30 +225,39 @@ class SampleQuality(Metric):
             )
         if "fid" in self.metrics:
             out[f"fid_{name}"] = frechet_distance(real, fake)
-        if "kid" in self.metrics:
-            from torchmetrics.image.kid import KernelInceptionDistance
+        # KID's subsets and IS's splits are drawn from a generator of their own: the values depend on the
+        # samples only, not on how much randomness the run used before
+        with torch.random.fork_rng(devices=[]):
+            if "kid" in self.metrics:
+                torch.manual_seed(0)
+                from torchmetrics.image.kid import KernelInceptionDistance
 
-            subset = min(self.kid_subset_size, len(real), len(fake))
-            kid = KernelInceptionDistance(feature=Given(real.shape[1]), subset_size=subset, subsets=50)
-            kid.update(real, real=True)
-            kid.update(fake, real=False)
-            kid_mean, kid_std = kid.compute()
-            out[f"kid_{name}_mean"], out[f"kid_{name}_std"] = kid_mean.item(), kid_std.item()
-        if "is" in self.metrics:
-            from torchmetrics.image.inception import InceptionScore
+                subset = min(self.kid_subset_size, len(real), len(fake))
+                kid = KernelInceptionDistance(feature=Given(real.shape[1]), subset_size=subset, subsets=50)
+                kid.update(real, real=True)
+                kid.update(fake, real=False)
+                kid_mean, kid_std = kid.compute()
+                out[f"kid_{name}_mean"], out[f"kid_{name}_std"] = kid_mean.item(), kid_std.item()
+            if "is" in self.metrics:
+                from torchmetrics.image.inception import InceptionScore
 
-            logits = self._rows(self.fake_logits)
-            score = InceptionScore(feature=Given(logits.shape[1]), splits=self.is_splits)
-            score.update(logits)
-            mean, std = score.compute()
-            out[f"is_{name}"] = mean.item()
-            if self.is_splits > 1:
-                out[f"is_{name}_std"] = std.item()
+                torch.manual_seed(1)  # the permutation before the splits
+                logits = self._rows(self.fake_logits)
+                score = InceptionScore(feature=Given(logits.shape[1]), splits=self.is_splits)
+                score.update(logits)
+                mean, std = score.compute()
+                out[f"is_{name}"] = mean.item()
+                if self.is_splits > 1:
+                    out[f"is_{name}_std"] = std.item()
         reference = self._rows(self.reference_features)
         if len(reference):
             out[f"fid_{name}_real_floor"] = frechet_distance(real, reference)
         if "precision_recall" in self.metrics:
             out[f"precision_{name}"], out[f"recall_{name}"] = precision_recall(real, fake, self.pr_k)
+        # the sample sizes every value above was computed from (a FID of 180 vs 180 is not one of 10,000)
+        out[f"n_real_{name}"], out[f"n_fake_{name}"] = float(len(real)), float(len(fake))
+        if len(reference):
+            out[f"n_reference_{name}"] = float(len(reference))
         return out
 
 
