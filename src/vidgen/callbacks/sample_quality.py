@@ -23,6 +23,7 @@ from vidgen.metrics.sample_quality import IMAGE_METRICS, VIDEO_METRICS, SampleQu
 log = logging.getLogger(__name__)
 
 CHUNK = 256  # samples per call of pl_module.sample; also the unit of work a DDP rank takes
+PAPER_N = 10_000  # the sample size of the FID/IS numbers papers report (MNIST and CIFAR-10 test sets)
 
 
 class SampleQualityCallback(L.Callback):
@@ -180,6 +181,12 @@ class SampleQualityCallback(L.Callback):
             reference = self._training_images(trainer, total) if trainer.is_global_zero else self._empty
             self.metric.update(reference, real=True, reference=True)
         values = {**self.metric.compute(), **self.space.accuracies()}
+        n = min(values[f"n_real_{self.space.name}"], values[f"n_fake_{self.space.name}"])
+        if n < PAPER_N:
+            log.warning(
+                f"sample-quality metrics on {n:.0f} samples (papers use {PAPER_N:,} or more): "
+                "FID and KID are biased by the sample size; compare them only with runs at the same N"
+            )
         for key, value in values.items():
             pl_module.log(f"test/{key}", float(value))
 
