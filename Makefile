@@ -9,7 +9,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 QUICK  ?=
 
-.PHONY: install train test test-all lint format clean results
+.PHONY: install train test test-all lint format clean results results-run
 
 # Re-installs only when pyproject.toml changes, so repeated `make` calls cost nothing.
 $(STAMP): pyproject.toml
@@ -33,6 +33,10 @@ test-all: install
 # docs/RESULTS.md from the runs in logs/ (one row per experiment; see src/vidgen/cli/results.py)
 results: install
 	$(BIN)/python -m vidgen.cli.results
+
+# Runs every experiment's `# CPU budget` command (EXPERIMENTS="a b" for some), evaluates it, then `results`.
+results-run: install
+	$(BIN)/python -m vidgen.cli.results run $(EXPERIMENTS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -6,11 +6,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from omegaconf import DictConfig
 
 from vidgen.config import compose_config, conf_dir
+
+if TYPE_CHECKING:
+    import lightning as L
+    import torch
 
 REPO = Path(__file__).resolve().parents[1]
 # The configs the entrypoints compose (the repository's conf/ in the editable install), as a folder.
@@ -27,6 +32,16 @@ TINY = [
     "trainer.enable_model_summary=false",
     "logger=csv",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wandb_data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """W&B copies artifact files (tables with media, checkpoints with ``log_model``) to $WANDB_DATA_DIR
+    (default ~/.local/share/wandb) until ``wandb sync``: the session's go to a temporary folder, set once
+    before any run starts (wandb warns when its environment variables change between runs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_DATA_DIR", str(tmp_path_factory.mktemp("wandb_data")))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +66,29 @@ def run_cli(args: list[str], cwd: Path, data_dir: Path, timeout: float = 600) ->
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def model_and_data(ckpt: Path) -> tuple[torch.nn.Module, L.LightningDataModule]:
+    """The model of ``ckpt`` with its weights (in eval mode) and its datamodule (set up), rebuilt from the
+    checkpoint's config: what vidgen-eval tested, for recomputing its numbers independently."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from vidgen.run import load_run_checkpoint
+
+    checkpoint = load_run_checkpoint(str(ckpt))
+    cfg = OmegaConf.create(checkpoint["vidgen_config"])
+    model = instantiate(cfg.model)
+    model.load_state_dict(checkpoint["state_dict"])
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    return model.eval(), datamodule
+
+
+def split_tensors(datamodule, split: str, num: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``num`` (default: all) samples of a datamodule's split, in loader order, as ``(x, y)``."""
+    import torch
+
+    items = datamodule.splits[split]
+    x, y = zip(*(items[i] for i in range(num or len(items))), strict=True)
+    return torch.stack(x), torch.stack(y)

@@ -1,14 +1,47 @@
-"""Writers of small dataset files in the real on-disk formats, for the offline data tests."""
+"""Writers of small dataset files in the real on-disk formats, for the offline data tests, and the one
+condition on which the tests of the real offline copies run (``requires_real_data``)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+#: The real offline copies: ``$VIDGEN_SHARED_DATA``, else ``<repo>/../shared/data``.
+SHARED = Path(os.environ.get("VIDGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+_MNIST = [f"MNIST/raw/{p}-{k}-ubyte" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
+#: Each real dataset as the files its datamodule reads, relative to a data folder; a file also counts
+#: in its distributed ``.gz`` form (torchvision reads MNIST's gzipped idx files as well).
+REAL_DATA = {
+    "mnist": _MNIST,
+    "cifar10": [
+        f"cifar-10-batches-py/{b}" for b in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    ],
+    "cifar10-jpg": ["cifar10-jpg/train", "cifar10-jpg/test"],
+}
+
+
+def missing_real_data(name: str, folder: Path = SHARED) -> list[str]:
+    """The files of the real dataset ``name`` (``REAL_DATA``) that ``folder`` holds in neither form."""
+    return [f for f in REAL_DATA[name] if not (folder / f).exists() and not (folder / f"{f}.gz").exists()]
+
+
+def real_data_present(name: str, folder: Path = SHARED) -> bool:
+    return not missing_real_data(name, folder)
+
+
+def requires_real_data(name: str) -> pytest.MarkDecorator:
+    """Skips a test, saying which files are missing where, unless the real dataset ``name`` is on disk."""
+    missing = missing_real_data(name)
+    reason = (f"real {name} data not in {SHARED} (missing, also as .gz: {', '.join(missing)}); "
+              "set VIDGEN_SHARED_DATA to a folder holding it")  # fmt: skip
+    return pytest.mark.skipif(bool(missing), reason=reason)
 
 
 def md5(path: Path) -> str:

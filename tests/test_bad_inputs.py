@@ -7,15 +7,19 @@ that the command line prints such a message alone, without a traceback, and exit
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
+from torch.utils.data import TensorDataset
 
 from vidgen.cli.train import train
-from vidgen.errors import CheckpointError, ConfigError, DataError, VidgenError
+from vidgen.data.digits import DigitsDataModule
+from vidgen.errors import CheckpointError, ConfigError, DataError, FeatureExtractorError, VidgenError
+from vidgen.metrics.feature_spaces import feature_space
 
 from conftest import TINY, compose_train, run_cli
 
@@ -146,3 +150,34 @@ def test_unwritable_run_folder_is_reported_before_anything_runs(tmp_path: Path, 
     assert proc.returncode != 0
     assert "cannot be used" in proc.stderr and "hydra.run.dir=<dir>" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+class InvertedDigitsDataModule(DigitsDataModule):
+    """The digits with their pixels mapped the other way round (ink at the low end of the range), under
+    the same arguments, dataset id and checksum, so under the digits' feature-net cache key: what a
+    change in how a datamodule's code maps pixels does to a cache written before it."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        super().setup(stage)
+        lo, hi = self.value_range
+        self.splits = {k: TensorDataset(lo + hi - d.tensors[0], d.tensors[1]) for k, d in self.splits.items()}
+
+
+def test_a_cached_extractor_that_does_not_read_the_runs_images_stops_training(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """The digits' cached LeNet-5 met by images it was not trained on: the first validation measures it
+    on them and stops the run, before a checkpoint, with the default floor (0.9 x its trained accuracy)."""
+    # the cache written from the digits as they were (trained here unless an earlier test did)
+    cache = feature_space(DigitsDataModule(data_dir=str(data_dir))).cache
+    overrides = [*TINY, "trainer.max_epochs=2", f"data._target_={__name__}.InvertedDigitsDataModule"]
+    with pytest.raises(FeatureExtractorError) as info:
+        train(compose_train(overrides, tmp_path, data_dir))
+    message = str(info.value)
+    measured = float(re.search(r"classifies ([\d.]+)% of the 64 validation images correctly", message)[1])
+    assert measured < 50, message  # ink and background swapped: the digits are not recognised
+    assert f"cache {cache}" in message and "expected at least" in message and "0.9 x the" in message
+    assert "Fix:" in message and len(message) < 1200, message
+    assert not list(tmp_path.glob("checkpoints/*.ckpt"))  # stopped at the first validation

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vidgen.data.bouncing import BouncingDigitsDataset, bouncing_trajectory
+from vidgen.data.bouncing import BouncingDigitsDataset, EpochSampler, bouncing_trajectory
 from vidgen.data.moving_digits import MovingDigitsDataModule
 
 
@@ -84,3 +84,57 @@ def test_batches_are_b_t_c_h_w_with_first_digit_label() -> None:
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (4, 20, 3, 32, 32) and y.dtype == torch.long and ((y >= 0) & (y <= 9)).all()
     assert x.min() == 0 and x.max() == 1
+
+
+def _epochs(loader: DataLoader, epochs: range) -> list[torch.Tensor]:
+    """The loader's sequences of each epoch, its sampler's epoch set as Lightning sets it."""
+    out = []
+    for epoch in epochs:
+        loader.sampler.set_epoch(epoch)
+        out.append(torch.cat([x for x, _ in loader]))
+    return out
+
+
+def test_fresh_training_sequences_are_new_each_epoch_and_the_same_in_persistent_workers() -> None:
+    dm = _module(train_sequences="fresh", num_workers=2, batch_size=4, split_seed=5)
+    loader = dm.train_dataloader()
+    assert loader.persistent_workers  # the workers' copies of the dataset live through all epochs
+    first, second, third = _epochs(loader, range(3))
+    assert not torch.equal(first, second) and not torch.equal(second, third)
+    # Epoch e is (split_seed, e, i) alone: the same in the main process, one at a time, in any order.
+    train = dm.splits["train"]
+    for epoch, seen in enumerate((first, second, third)):
+        assert torch.equal(seen, torch.stack([train[(epoch, i)][0] for i in range(12)]))
+    assert torch.equal(train[(2, 7)][0], third[7])
+    # Another module with the same split_seed, without workers, sees the same epochs.
+    again = _module(train_sequences="fresh", num_workers=0, batch_size=4, split_seed=5).train_dataloader()
+    assert all(
+        torch.equal(a, b) for a, b in zip(_epochs(again, range(3)), (first, second, third), strict=True)
+    )
+    other = _module(train_sequences="fresh", num_workers=0, batch_size=4, split_seed=6).train_dataloader()
+    assert not torch.equal(_epochs(other, range(1))[0], first)
+    # Epoch 0 is the fixed set: what train[i] (feature networks, previews) and train_sequences=fixed give.
+    assert torch.equal(first, torch.stack([train[i][0] for i in range(12)]))
+    fixed = _module(train_sequences="fixed", split_seed=5)
+    assert torch.equal(first, torch.stack([fixed.splits["train"][i][0] for i in range(12)]))
+
+
+def test_fixed_training_sequences_are_the_same_set_every_epoch() -> None:
+    dm = _module(train_sequences="fixed", batch_size=4)
+    torch.manual_seed(0)
+    epochs = [torch.cat([x for x, _ in dm.train_dataloader()]) for _ in range(2)]
+    digests = [sorted(_digest(x) for x in epoch) for epoch in epochs]
+    assert digests[0] == digests[1]  # reshuffled, but the same twelve sequences
+    assert not torch.equal(epochs[0], epochs[1])
+
+
+def test_fresh_sequences_under_ddp_each_rank_gets_its_share_of_the_epoch() -> None:
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    # What Lightning puts in the training loader of each DDP rank; set_epoch is called on the wrapper.
+    ranks = [DistributedSamplerWrapper(EpochSampler(12), num_replicas=2, rank=r, shuffle=False)
+             for r in (0, 1)]  # fmt: skip
+    for sampler in ranks:
+        sampler.set_epoch(3)
+    shares = [list(sampler) for sampler in ranks]
+    assert sorted(shares[0] + shares[1]) == [(3, i) for i in range(12)] and len(shares[0]) == 6

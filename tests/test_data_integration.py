@@ -1,27 +1,23 @@
 """The datamodules on the real offline copies in ``<repo>/../shared/data`` (or ``$VIDGEN_SHARED_DATA``).
 
-Skipped, with the reason, when that folder or a dataset in it is absent. CIFAR-10's pickle batches and
-Moving MNIST's npy file are not in it: those are tested on fabricated files in test_data_offline.py.
+Skipped, with the reason, when a dataset is not there (``data_files.requires_real_data``, the one
+condition of every real-data test). CIFAR-10's pickle batches and Moving MNIST's npy file are not in it:
+those are tested on fabricated files in test_data_offline.py.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from data_files import SHARED, requires_real_data
 from vidgen.data.image_folder import ImageFolderDataModule
 from vidgen.data.mnist import MNISTDataModule
 from vidgen.data.moving_mnist import MovingMNISTDataModule
 
-from conftest import REPO
-
-SHARED = Path(os.environ.get("VIDGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
-HAS_MNIST = (SHARED / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
-HAS_CIFAR_JPG = (SHARED / "cifar10-jpg" / "train").is_dir()
-needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason=f"no MNIST copy in {SHARED}/MNIST/raw")
+needs_mnist = requires_real_data("mnist")
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +87,7 @@ def test_moving_mnist_generated_from_real_digits() -> None:
     assert torch.equal(again.splits["train"][0][0], x)
 
 
-@pytest.mark.skipif(not HAS_CIFAR_JPG, reason=f"no CIFAR-10 JPEG copy in {SHARED}/cifar10-jpg")
+@requires_real_data("cifar10-jpg")
 def test_image_folder_on_cifar10_jpegs() -> None:
     dm = ImageFolderDataModule(root=str(SHARED / "cifar10-jpg"), image_size=32, num_workers=0, batch_size=16)
     dm.setup()

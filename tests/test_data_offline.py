@@ -15,15 +15,17 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
 from torch import nn
 from torchvision.datasets import CIFAR10, MNIST
 
-from data_files import md5, write_cifar10, write_mnist, write_moving_mnist
+from data_files import md5, mnist_arrays, write_cifar10, write_mnist, write_moving_mnist
 from vidgen.cli.data import main as data_cli
 from vidgen.config import build, check_config
+from vidgen.data.base import from_uint8
 from vidgen.data.moving_mnist import MovingMNISTFileDataModule
 from vidgen.errors import ConfigError, DataError
 
@@ -229,6 +231,120 @@ def test_moving_mnist_generate_on_fabricated_mnist(mnist_md5s: Path, tmp_path: P
     fit_one_step(dm)
     x, y = dm.splits["test"][0]
     assert x.shape == (20, 1, 64, 64) and 0 <= int(y) <= 9
+
+
+class EpochRecorder(TinyModel):
+    """``TinyModel`` that keeps the training batches it saw, by epoch."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.seen: dict[int, list[torch.Tensor]] = {}
+
+    def training_step(self, batch, batch_idx):
+        self.seen.setdefault(self.current_epoch, []).append(batch[0].clone())
+        return super().training_step(batch, batch_idx)
+
+
+def fit_epochs(dm, epochs: int, seed: int) -> dict[int, torch.Tensor]:
+    """The training sequences of each epoch of a real ``Trainer.fit`` with the run seed ``seed``."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    model = EpochRecorder(dm.data_kind, dm.channels, dm.image_size, dm.value_range)
+    trainer = L.Trainer(
+        max_epochs=epochs, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    return {epoch: torch.cat(batches) for epoch, batches in model.seen.items()}
+
+
+# Small generated Moving MNIST on MNIST files written by the test (uncompressed: data.download=false).
+MOVING_MNIST_SMALL = ["data.batch_size=4", "data.num_train=8", "data.num_val=4", "data.download=false"]
+
+
+def test_moving_mnist_trains_on_new_sequences_each_epoch_the_same_in_every_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_mnist(data, gz=False, raw=True)
+    over = [*MOVING_MNIST_SMALL, "data.num_workers=2"]  # persistent workers: one copy of the dataset each
+    dm = compose_data("moving_mnist", over, tmp_path, data)
+    assert dm.train_sequences == "fresh"  # the default, as OpenSTL trains
+    seen = fit_epochs(dm, epochs=3, seed=1)
+    assert set(seen) == {0, 1, 2} and all(x.shape == (8, 20, 1, 64, 64) for x in seen.values())
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+    # Lightning set each epoch: the workers drew sequence i of epoch e, as the dataset gives it here.
+    train = dm.splits["train"]
+    for epoch, x in seen.items():
+        assert torch.equal(x, torch.stack([train[(epoch, i)][0] for i in range(8)]))
+    # Another run, with another run seed and no workers, trains on exactly the same sequences.
+    no_workers = [*MOVING_MNIST_SMALL, "data.num_workers=0"]
+    again = fit_epochs(compose_data("moving_mnist", no_workers, tmp_path, data), epochs=3, seed=2)
+    assert all(torch.equal(again[e], seen[e]) for e in range(3))
+    # data.train_sequences=fixed: the same eight sequences every epoch, reshuffled
+    fixed = compose_data("moving_mnist", [*no_workers, "data.train_sequences=fixed"], tmp_path, data)
+    epochs = fit_epochs(fixed, epochs=2, seed=1)
+    assert sorted(map(bytes, epochs[0].numpy())) == sorted(map(bytes, epochs[1].numpy()))
+    assert torch.equal(epochs[0].sort(dim=0).values, seen[0].sort(dim=0).values)
+
+
+def test_moving_mnist_generated_test_set_is_10000_fixed_sequences_of_test_digits(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_mnist(data, gz=False, raw=True)
+    a, b = (compose_data("moving_mnist", MOVING_MNIST_SMALL, tmp_path, data) for _ in range(2))
+    for dm in (a, b):
+        dm.setup()  # lazy: no sequence is made before it is read
+    assert len(a.splits["test"]) == len(b.splits["test"]) == 10_000
+    for i in (0, 4321, 9_999):
+        (xa, ya), (xb, yb) = a.splits["test"][i], b.splits["test"][i]
+        assert torch.equal(xa, xb) and int(ya) == int(yb) and 0 <= int(ya) <= 9
+    assert not torch.equal(a.splits["test"][0][0], a.splits["test"][1][0])
+    # made of MNIST's test digits, not the training digits of the training sequences
+    test_labels = set(torch.from_numpy(mnist_arrays(20, 1)[1]).tolist())
+    assert {int(a.splits["test"][i][1]) for i in range(50)} <= test_labels
+    assert a.test_set == "auto" and not a.test_from_file
+    assert a.test_set_name == "generated 10,000, split_seed 0"
+
+
+def test_moving_mnist_tests_on_mnist_test_seq_npy_when_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    write_mnist(data, gz=False, raw=True)
+    generated = compose_data("moving_mnist", MOVING_MNIST_SMALL, tmp_path, data)
+    generated.setup()
+    path = write_moving_mnist(data, n=6)  # (20, 6, 64, 64) uint8, the published layout
+    monkeypatch.setattr(MovingMNISTFileDataModule, "file_md5", md5(path))  # see module docstring
+    frames = torch.from_numpy(np.load(path))
+    for test_set in ("auto", "file"):
+        over = [*MOVING_MNIST_SMALL, "data.num_workers=0", f"data.test_set={test_set}"]
+        dm = compose_data("moving_mnist", over, tmp_path, data)
+        fit_one_step(dm)  # trains on generated sequences, and a test batch has the right layout
+        assert dm.test_from_file and dm.test_set_name == "mnist_test_seq.npy (6)"
+        assert len(dm.splits["test"]) == 6 and len(dm.splits["train"]) == 8
+        x, y = dm.splits["test"][4]  # sequence 4 of the file: frames[:, 4]
+        assert torch.equal(x[:, 0], from_uint8(frames[:, 4], (-1.0, 1.0))) and int(y) == -1
+        assert dm.checksum != generated.checksum  # feature-network caches keep the two apart
+    # Generated sequences when asked for, and under auto when the file's sequences are of another kind.
+    for over in (
+        ["data.test_set=generated"],
+        ["data.num_digits=3"],
+        ["data.seq_len=30", "data.num_output_frames=20"],
+    ):
+        dm = compose_data("moving_mnist", [*MOVING_MNIST_SMALL, *over], tmp_path, data)
+        assert dm.test_set_name == "generated 10,000, split_seed 0" and not dm.test_from_file
+
+
+def test_moving_mnist_test_set_file_without_the_file_is_one_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_mnist(data, gz=False, raw=True)
+    dm = compose_data("moving_mnist", [*MOVING_MNIST_SMALL, "data.test_set=file"], tmp_path, data)
+    with pytest.raises(DataError) as err:
+        dm.setup()
+    message = str(err.value)
+    assert f"the file is missing (data.download=false) in {data / 'MovingMNIST'}" in message
+    assert "mnist_test_seq.npy" in message and "vidgen-data moving_mnist_file" in message
+    assert message.endswith("data.test_set=generated.") and not dm.splits
+    cfg = compose_train(["data=moving_mnist", "data.test_set=npy"], tmp_path, data)
+    with pytest.raises(ConfigError, match="data.test_set must be auto .*, file or generated, got 'npy'"):
+        build(cfg.data, "data")
 
 
 def test_moving_digits_default_config_trains(tmp_path: Path, data_dir: Path) -> None:

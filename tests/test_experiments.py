@@ -13,20 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from data_files import SHARED, real_data_present
 from vidgen.cli.train import train
 
-from conftest import CONF, REPO, compose_train
+from conftest import CONF, compose_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-# Files whose presence means the dataset is on disk (as torchvision expects them under data_dir).
-DATA_FILES = {
-    "mnist": ["MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-images-idx3-ubyte.gz"],
-    "moving_mnist": ["MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-images-idx3-ubyte.gz"],
-    "cifar10": ["cifar-10-batches-py/data_batch_1"],
-}
+# The real dataset (data_files.REAL_DATA) each data option reads; Moving MNIST is made of MNIST digits.
+REAL_DATA_OF = {"mnist": "mnist", "moving_mnist": "mnist", "cifar10": "cifar10"}
 # The embedded data standing in for each dataset when its files are absent.
 STAND_IN = {"mnist": "digits", "cifar10": "digits", "moving_mnist": "moving_digits"}
-SHARED = Path(os.environ.get("VIDGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 QUIET = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
@@ -83,7 +79,7 @@ def test_every_experiment_states_a_budget_command(name: str) -> None:
 def test_budget_command_on_its_data(name: str, tmp_path: Path) -> None:
     data = _data_of(name)
     data_dir = _data_dir_with_real_files(tmp_path)
-    if data in DATA_FILES and not any((data_dir / f).exists() for f in DATA_FILES[data]):
+    if data in REAL_DATA_OF and not real_data_present(REAL_DATA_OF[data], data_dir):
         pytest.skip(f"{data} is not in {data_dir} (set VIDGEN_DATA_DIR, or run `vidgen-data {data}` online)")
     _check(train(compose_train([*budget_overrides(name), *QUIET], tmp_path, data_dir)))
 

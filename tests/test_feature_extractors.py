@@ -16,6 +16,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from references import frechet_distance_scipy, precision_recall_numpy
 from test_data_offline import cifar_md5s as cifar_md5s  # noqa: F401 (a fixture, used by name)
 from test_data_offline import compose_data
 from vidgen.cli.eval import evaluate
@@ -26,7 +27,7 @@ from vidgen.metrics.feature_nets import random_crop_flip
 from vidgen.metrics.feature_spaces import InceptionSpace, cache_file, feature_space
 from vidgen.metrics.sample_quality import sample_quality
 
-from conftest import TINY, compose_train
+from conftest import TINY, compose_train, model_and_data, split_tensors
 
 pytest.importorskip("torch_fidelity", reason="the inception extra: pip install 'vidgen[inception]'")
 
@@ -92,15 +93,29 @@ def test_vidgen_eval_with_inception_weights_logs_inception_metrics(
 ) -> None:
     train(compose_train([*TINY, "trainer.max_epochs=1", *QUIET], tmp_path / "train", data_dir))
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
-    # 16 real and 16 generated images: Inception-v3 costs about 6 GFLOP per image on this CPU
-    few = ["+trainer.limit_test_batches=1", "metrics.num_fake=16", "metrics.real_floor=false",
-           "overrides={data.batch_size: 16}"]  # fmt: skip
+    # 8 real and 8 generated images: Inception-v3 costs about 6 GFLOP per image on this CPU
+    few = ["+trainer.limit_test_batches=1", "metrics.num_fake=8", "metrics.real_floor=false",
+           "overrides={data.batch_size: 8}"]  # fmt: skip
     args = [f"ckpt_path={ckpt}", "metrics.feature_extractor=inception",
             f"metrics.inception_weights={inception_weights}", *few, *QUIET]  # fmt: skip
     metrics = evaluate(compose_train(args, tmp_path / "eval", data_dir, config_name="eval"))
-    for key in ("fid_inception", "kid_inception_mean", "is_inception", "precision_inception"):
-        assert torch.isfinite(torch.tensor(float(metrics[f"test/{key}"]))), key
+    # recomputed with scipy/numpy in the same Inception space: the first 8 test images against 8 samples
+    # of the checkpoint's generator (noise seeded 4321)
+    model, dm = model_and_data(ckpt)
+    x, _ = split_tensors(dm, "test", 8)
+    space = InceptionSpace(str(inception_weights), dm.value_range)
+    with torch.no_grad():
+        real, fake = space(x), space(model.sample(8, generator=torch.Generator().manual_seed(4321)))
+    assert metrics["test/n_real_inception"] == metrics["test/n_fake_inception"] == 8
+    assert metrics["test/fid_inception"] == pytest.approx(frechet_distance_scipy(real, fake), rel=1e-4)
+    precision, recall = precision_recall_numpy(real, fake, k=3)
+    assert (metrics["test/precision_inception"], metrics["test/recall_inception"]) == pytest.approx(
+        (precision, recall)
+    )
+    assert 1 <= metrics["test/is_inception"] <= 1008 and metrics["test/kid_inception_std"] >= 0
     assert not any("digits" in key for key in metrics)  # the domain extractor was not used
+    # Inception's 1008 ImageNet logits are not the digits' classes: no accuracy is measured or checked
+    assert not any("accuracy" in key for key in metrics)
 
     with pytest.raises(ConfigError, match=r"inception_weights=.*missing.pth does not exist.*torch-fidelity"):
         evaluate(compose_train([*args[:2], f"metrics.inception_weights={tmp_path / 'missing.pth'}", *QUIET],

@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from data_files import SHARED, requires_real_data
 from vidgen.data.cifar10 import CIFAR10DataModule
 from vidgen.data.digits import DigitsDataModule
 from vidgen.data.mnist import MNISTDataModule
@@ -278,10 +279,65 @@ def test_digits_space_reports_the_accuracy_its_net_scores_on_the_test_split(digi
     accuracy = (predicted == y).double().mean().item()
     assert space.test_accuracy == pytest.approx(accuracy, abs=1e-6)
     assert accuracy >= 0.95
-    assert space.accuracies() == {"feature_extractor_accuracy_digits": space.test_accuracy}
+    assert space.accuracies() == {"feature_extractor_cached_accuracy_digits": space.test_accuracy}
     # the logits of the Inception Score are that classifier's, the features its penultimate layer
     features, logits = space.features_and_logits(x)
     assert torch.equal(logits.argmax(1), predicted) and features.shape == (len(x), space.num_features)
+
+
+def test_sample_quality_measures_the_space_on_the_labelled_real_samples(digits) -> None:
+    """Real samples given with labels: the share of them the space's logits classify correctly, counted
+    here by hand; unlabelled samples (y < 0) and generated ones are not counted; a space whose logits
+    are not the data's classes measures nothing."""
+    from vidgen.metrics.sample_quality import SampleQuality
+
+    dm, space = digits
+    x, y = dm.splits["test"].tensors
+    wrong = (y + 1) % 10  # every label of the second half shifted: those all count as misses
+    labels = torch.cat([y[:90], wrong[90:150], torch.full((30,), -1)])
+    metric = SampleQuality(space, ("fid",))
+    for part in (slice(0, 100), slice(100, 180)):  # two batches: the counts add up
+        metric.update(x[part], real=True, labels=labels[part])
+    metric.update(x.flip(0), real=False)
+    out = metric.compute()
+    with torch.no_grad():
+        predicted = space.net(x).argmax(1)
+    expected = int((predicted[:150] == labels[:150]).sum()) / 150
+    assert out["n_accuracy_digits"] == 150
+    assert out["feature_extractor_accuracy_digits"] == pytest.approx(expected)
+    assert expected < 0.75  # the shifted labels count: 90 of 150 right at best, not about 97 %
+    assert out["fid_digits"] == pytest.approx(sample_quality(space, x, x.flip(0), ("fid",))["fid_digits"])
+
+    class Unrelated(torch.nn.Module):  # logits that are not the data's classes (as Inception-v3's)
+        name, num_features, batch_size, classifies_data = "unrelated", 84, 512, False
+
+        def forward(self, x):
+            return space(x)
+
+        def features_and_logits(self, x):
+            return space.features_and_logits(x)
+
+    metric = SampleQuality(Unrelated(), ("fid",))
+    metric.update(x, real=True, labels=y)
+    metric.update(x, real=False)
+    assert not any("accuracy" in key for key in metric.compute())
+
+
+def test_the_floor_stops_a_space_reading_below_it_with_one_message(digits) -> None:
+    from vidgen.errors import FeatureExtractorError
+
+    _, space = digits
+    space.check_accuracy(0.9 * space.test_accuracy, 180, None, "test images")  # at the default floor: passes
+    space.check_accuracy(0.0, 180, 0.0, "test images")  # 0 turns the check off
+    with pytest.raises(FeatureExtractorError) as info:
+        space.check_accuracy(0.5, 180, None, "validation images")
+    message = str(info.value)
+    floor = f"expected at least {0.9 * space.test_accuracy:.1%} (0.9 x the {space.test_accuracy:.1%}"
+    for fragment in (f"cache {space.cache}", "classifies 50.0% of the 180 validation images", floor,
+                     f"Fix: delete {space.cache}", "min_extractor_accuracy=<value>"):  # fmt: skip
+        assert fragment in message, message
+    with pytest.raises(FeatureExtractorError, match=r"expected at least 99.0% \(min_extractor_accuracy\)"):
+        space.check_accuracy(0.98, 180, 0.99, "test images")
 
 
 def test_a_digits_space_on_unit_range_data_is_trained_and_measured_in_its_own_range(data_dir: Path) -> None:
@@ -334,11 +390,8 @@ def test_cache_key_of_mnist_and_cifar10_holds_value_range_and_split_seed(module,
     assert cache(batch_size=7, num_workers=1) == default
 
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST in {SHARED}/MNIST/raw")
+@requires_real_data("mnist")
 def test_mnist_extractor_reaches_99_percent(tmp_path: Path) -> None:
     import shutil
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from references import frechet_distance_scipy
 from vidgen.cli.train import train
 from vidgen.data.moving_mnist import MovingDigitsDataModule
 from vidgen.metrics import feature_spaces
@@ -25,7 +25,7 @@ from vidgen.metrics.feature_spaces import C3DSpace, cache_file, feature_space
 from vidgen.metrics.sample_quality import Given, features_of, frechet_distance, sample_quality
 from vidgen.nets.c3d import C3D
 
-from conftest import CONF, compose_train
+from conftest import CONF, compose_train, model_and_data
 
 # Short clips and few of them: the real code path at a size that trains in seconds on 2 cores. The vgan
 # run below uses the same data settings and recipe, so that vidgen-eval finds this C3D in the cache.
@@ -101,9 +101,10 @@ def test_c3d_is_trained_once_cached_and_reloaded(trained, data_dir: Path, monkey
     assert cache.stat().st_mtime_ns == stamp  # loaded, not trained again
     assert isinstance(again, C3DSpace) and again.name == "digits"
     assert again.accuracies() == {
-        "feature_extractor_accuracy_digits": space.order_accuracy,
-        "feature_extractor_class_accuracy_digits": space.class_accuracy,
+        "feature_extractor_cached_order_accuracy_digits": space.order_accuracy,
+        "feature_extractor_cached_class_accuracy_digits": space.class_accuracy,
     }
+    assert again.cache == cache and again.trained_accuracy == space.class_accuracy
     x = clips(dm, "test")[:4]
     assert torch.equal(again(x), space(x))
     again.train()
@@ -219,9 +220,33 @@ def test_vidgen_eval_of_a_video_gan_logs_the_video_metrics(trained, tmp_path: Pa
     assert result.returncode == 0, result.stderr[-2000:]
     (run,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("fd_c3d_digits", "fid_frames_digits_mean"):
-        assert math.isfinite(metrics[f"test/{key}"]) and metrics[f"test/{key}"] > 0, key
-    # the cached C3D (not a new one): its accuracies are logged with the metrics
-    assert metrics["test/feature_extractor_accuracy_digits"] == pytest.approx(space.order_accuracy)
-    assert metrics["test/feature_extractor_class_accuracy_digits"] == pytest.approx(space.class_accuracy)
+    # Recomputed here with scipy in the cached C3D (`trained`): the 64 test clips against 64 clips of the
+    # checkpoint's generator (noise seeded 4321); fid_frames with each frame as a still clip of 8 frames
+    model, _ = model_and_data(ckpt)
+    real, y = clips(dm, "test"), torch.stack([dm.splits["test"][i][1] for i in range(len(dm.splits["test"]))])
+    with torch.no_grad():
+        fake = model.sample(len(real), generator=torch.Generator().manual_seed(4321))
+        (real_features, logits), fake_features = space.features_and_logits(real), space(fake)
+
+        def still(frame: torch.Tensor) -> torch.Tensor:
+            return space(frame.unsqueeze(1).repeat(1, 8, 1, 1, 1))
+
+        per_frame = [
+            frechet_distance_scipy(still(real[:, t]), still(fake[:, t])) for t in range(real.shape[1])
+        ]
+    assert metrics["test/n_real_digits"] == metrics["test/n_fake_digits"] == 64
+    assert metrics["test/fd_c3d_digits"] == pytest.approx(
+        frechet_distance_scipy(real_features, fake_features), rel=1e-4
+    )
+    assert metrics["test/fid_frames_digits_mean"] == pytest.approx(sum(per_frame) / len(per_frame), rel=1e-4)
+    # the C3D's class head measured on these labelled test clips (the split it was tested on when trained),
+    # beside the cached accuracies of both heads
+    assert metrics["test/feature_extractor_accuracy_digits"] == pytest.approx(
+        (logits.argmax(1) == y).double().mean().item()
+    )
+    assert metrics["test/feature_extractor_accuracy_digits"] == pytest.approx(space.class_accuracy, abs=1e-6)
+    assert metrics["test/n_accuracy_digits"] == 64
+    cached = {"order": space.order_accuracy, "class": space.class_accuracy}
+    for head, value in cached.items():
+        assert metrics[f"test/feature_extractor_cached_{head}_accuracy_digits"] == pytest.approx(value), head
     assert "order accuracy" in (run / "eval.log").read_text()

@@ -6,6 +6,7 @@ import csv
 import math
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -41,6 +42,30 @@ def test_convlstm_cell_matches_shi_eq3_by_hand() -> None:
     h_out, c_out = cell(full(x), (full(h), full(c)))
     assert h_out.shape == c_out.shape == (1, 1, 3, 3)
     assert torch.allclose(c_out, full(c_new), atol=1e-6) and torch.allclose(h_out, full(h_new), atol=1e-6)
+
+
+def test_elman_predictor_matches_elman_1990_recurrence_by_hand() -> None:
+    """``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` from ``h = 0`` over the context frames, then
+    free-running: the read-out ``W_o h + b_o`` of each step is the predicted frame's logits and its
+    sigmoid the next input, written here with numpy from the net's weights."""
+    torch.manual_seed(0)
+    net = ElmanFramePredictor(channels=1, image_size=3, hidden_size=4).double()
+    context = torch.rand(2, 3, 1, 3, 3, dtype=torch.float64)
+    w_ih, w_hh = net.cell.weight_ih.detach().numpy(), net.cell.weight_hh.detach().numpy()
+    b = (net.cell.bias_ih + net.cell.bias_hh).detach().numpy()
+    w_o, b_o = net.readout.weight.detach().numpy(), net.readout.bias.detach().numpy()
+    frames = context.flatten(2).numpy()  # (B, T, 9)
+    h = np.zeros((2, 4))
+    for t in range(3):  # every context frame, the last one giving the first prediction
+        h = np.tanh(frames[:, t] @ w_ih.T + h @ w_hh.T + b)
+    expected = []
+    for _ in range(2):
+        logits = h @ w_o.T + b_o
+        expected.append(logits)
+        h = np.tanh(1 / (1 + np.exp(-logits)) @ w_ih.T + h @ w_hh.T + b)
+    out = net(context, 2)["future"]
+    assert out.shape == (2, 2, 1, 3, 3)
+    np.testing.assert_allclose(out.detach().flatten(2).numpy(), np.stack(expected, 1), rtol=1e-10, atol=1e-12)
 
 
 def test_convlstm_cell_shapes_and_state_carry() -> None:

@@ -101,3 +101,31 @@ def run_config(path: str | Path) -> dict:
             for item in record.config.update:
                 config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return config
+
+
+def records_of(path: str | Path, record_type: str) -> list:
+    """The ``record_type`` records of the run (``run``, ``metric``, ``artifact``, ...), in file order."""
+    return [getattr(r, record_type) for r in read_records(path) if r.WhichOneof("record_type") == record_type]
+
+
+def run_record(path: str | Path):
+    """The run's ``RunRecord``: id, project, display name, group, job type, tags, ``resume``."""
+    (run,) = records_of(path, "run")
+    return run
+
+
+def summary(path: str | Path) -> dict:
+    """The run's summary as the runs table shows it, ``{key: value}`` (a metric with a summary of
+    ``min``/``max`` and ``last`` holds ``{"min": ..., "last": ...}``); the last update of a key wins."""
+    values: dict = {}
+    for record in records_of(path, "summary"):
+        for item in record.update:
+            key = item.key or "/".join(item.nested_key)
+            values[key] = json.loads(item.value_json)
+    return values
+
+
+def wandb_file(folder: str | Path) -> Path:
+    """The one offline W&B run file below a run folder (``wandb/offline-run-*/run-*.wandb``)."""
+    (path,) = Path(folder).glob("wandb/offline-run-*/run-*.wandb")
+    return path

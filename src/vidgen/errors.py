@@ -27,3 +27,8 @@ class CheckpointError(VidgenError):
 
 class TrainingDiverged(VidgenError):
     """A training loss became NaN or infinite; the message names the last good checkpoint."""
+
+
+class FeatureExtractorError(VidgenError):
+    """A feature network that does not read the run's own real samples (trained on other data, another
+    split or another value range): the sample-quality metrics in its space would mean nothing."""

@@ -1,13 +1,16 @@
 """A run from start to end: what every entrypoint does around its work, and the checkpoints it restores.
 
-- ``RunContext``: checks the config, seeds, builds data/model/loggers/trainer, logs the config, writes
-  ``metrics.json`` and closes the loggers (``wandb.finish()``) and DDP ranks it opened.
+- ``RunContext``: names the W&B run (``vidgen.wandb_run``), checks the config, seeds, builds
+  data/model/loggers/trainer, logs the config, writes ``metrics.json`` and ``run.json`` (wall time,
+  steps, commit: the budget a result was bought with) and closes the loggers (``wandb.finish()``) and
+  DDP ranks it opened.
 - ``AtomicCheckpointIO``: Lightning writes a checkpoint in place, so a SIGKILL mid-write leaves a torn
   ``last.ckpt``; this plugin writes to a temporary file in the same folder and renames it.
 - ``RunStateCheckpoint``: stores the resolved config (``vidgen_config``, used by eval/sample and to
-  detect foreign checkpoints) and the Python/NumPy/torch RNG states, restored on resume, so a
-  resumed run draws the same random numbers as an uninterrupted one (granularity: the epoch end at
-  which the checkpoint was written).
+  detect foreign checkpoints), the W&B run that wrote it (``vidgen_wandb``: id, name, group, project;
+  ``vidgen-eval`` adds its test metrics to that run) and the Python/NumPy/torch RNG states, restored on
+  resume, so a resumed run draws the same random numbers as an uninterrupted one (granularity: the
+  epoch end at which the checkpoint was written).
 - ``resolve_checkpoint`` / ``load_run_checkpoint``: ``ckpt_path`` as a checked file, or one
   ``CheckpointError``.
 """
@@ -19,7 +22,9 @@ import logging
 import math
 import os
 import random
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ from vidgen.callbacks.guards import FiniteLossCheck
 from vidgen.config import build, check_compatibility, check_config
 from vidgen.errors import CheckpointError
 from vidgen.utils.files import atomic_torch_save, atomic_write_json, check_writable
+from vidgen.wandb_run import identity, name_run
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +75,10 @@ class RunContext:
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
         self.output_dir = Path(cfg.paths.output_dir)
+        self.started = time.perf_counter()
 
     def __enter__(self) -> RunContext:
-        self._name_wandb_run()
+        name_run(self.cfg)
         # Compatibility first: a video model on image data also fails to resolve ${data.seq_len}, but
         # "this model needs video data" is the message that names the fix.
         check_compatibility(self.cfg)
@@ -106,18 +113,6 @@ class RunContext:
     def _multirun(self) -> bool:
         hydra = _hydra_config()
         return hydra is not None and hydra.mode == RunMode.MULTIRUN
-
-    def _name_wandb_run(self) -> None:
-        """In a multirun: W&B group = the sweep, run name and tags = the job's overrides."""
-        wandb = (self.cfg.get("logger") or {}).get("wandb")
-        if wandb is None or not self._multirun():
-            return
-        hydra = _hydra_config()
-        overrides = list(hydra.overrides.task)
-        with open_dict(self.cfg):
-            wandb.group = f"{self.cfg.task_name}-{Path(hydra.sweep.dir).name}"
-            wandb.name = f"{hydra.job.num}: {hydra.job.override_dirname}"[:128]
-            wandb.tags = [*(wandb.tags or []), *[o[:64] for o in overrides]]
 
     def _prepare_ddp_relaunch(self) -> None:
         """Lightning's ``ddp`` re-runs this script for ranks > 0 with ``sys.argv`` + ``hydra.run.dir``.
@@ -167,8 +162,34 @@ class RunContext:
         metrics = {k: (v if math.isfinite(v) else None) for k, v in values.items()}
         if trainer.is_global_zero:
             atomic_write_json(self.output_dir / "metrics.json", metrics)
+            atomic_write_json(self.output_dir / "run.json", self._run_info(trainer))
             log.info(f"metrics: {self.output_dir / 'metrics.json'}")
         return metrics
+
+    def _run_info(self, trainer: L.Trainer) -> dict[str, Any]:
+        return {
+            "wall_seconds": round(time.perf_counter() - self.started, 1),
+            "global_step": trainer.global_step,
+            "epochs": trainer.current_epoch,
+            "commit": source_commit(),
+            "argv": sys.argv[1:],
+        }
+
+
+def source_commit() -> str | None:
+    """The git commit of the vidgen source that ran (``+dirty`` with uncommitted changes), or None
+    outside a git checkout (an installed wheel)."""
+    source = Path(__file__).resolve().parent
+    try:
+
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, check=True,
+                                  timeout=10).stdout.strip()  # fmt: skip
+
+        commit = git("rev-parse", "--short=10", "HEAD")
+        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -190,6 +211,10 @@ class RunStateCheckpoint(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["vidgen_config"] = self.config
+        # the W&B run that wrote it, so that vidgen-eval adds its test metrics to that run's row
+        run = identity(trainer.loggers) if trainer.is_global_zero else None
+        if run is not None:
+            checkpoint["vidgen_wandb"] = run
         checkpoint["vidgen_rng"] = {
             "python": list(random.getstate()[1]),
             "python_pos": random.getstate()[2],

@@ -7,6 +7,11 @@ seeded noise (chunk k with ``seed + k``), spread over the ranks, so the set of f
 process or many. Models whose ``test_metrics`` do not include ``sample_quality`` (frame predictors) are
 left alone. Clips are measured in the C3D space (``fd_c3d``, ``fid_frames``), images in the data's
 classifier space or Inception-v3 (``vidgen.metrics.feature_spaces``).
+
+Every value is logged beside the space's accuracy measured on the same real samples with their labels
+(``<split>/feature_extractor_accuracy_<space>``, over ``n_accuracy_<space>`` samples; at test also the
+accuracies cached when the network was trained, ``feature_extractor_cached_*``), and a space that reads
+them below ``min_extractor_accuracy`` stops the run with one ``FeatureExtractorError``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,14 @@ class SampleQualityCallback(L.Callback):
         real_floor: at test, also the FID of as many training images as test images against the test
             images (``fid_<space>_real_floor``): the best a model can hope for at this sample size.
         seed: seed of the fakes' noise (chunk k uses ``seed + k``).
+        min_extractor_accuracy: the run stops when the space classifies a smaller share of the real
+            samples (validation or test split) correctly; null = 0.9 of the accuracy it scored on its own
+            test split when trained (``feature_spaces.TRAINED_ACCURACY_SHARE``); 0 = no check. Spaces
+            whose logits are not the data's classes (Inception-v3; the C3D of unlabelled clips) are not
+            measured.
+        untrained: at test, the same model before training (``vidgen-eval`` passes it when
+            ``untrained_baseline=true``): its samples are scored against the same real features and
+            logged as ``<key>_untrained``, the trivial baseline a trained model must beat.
     """
 
     def __init__(
@@ -58,6 +71,8 @@ class SampleQualityCallback(L.Callback):
         is_splits: int = 10,
         real_floor: bool = False,
         seed: int = 4321,
+        min_extractor_accuracy: float | None = None,
+        untrained: L.LightningModule | None = None,
     ):
         super().__init__()
         unknown = set(stages) - {"validate", "test"}
@@ -77,6 +92,8 @@ class SampleQualityCallback(L.Callback):
             is_splits,
         )
         self.real_floor, self.seed = real_floor, seed
+        self.min_extractor_accuracy = min_extractor_accuracy
+        self.untrained = untrained
         self.space: FeatureSpace | None = None
         self.metric: SampleQuality | None = None
         self._num_real = 0
@@ -120,7 +137,8 @@ class SampleQualityCallback(L.Callback):
         self._num_real = 0
 
     def _real(self, batch: tuple[torch.Tensor, ...]) -> None:
-        self.metric.update(batch[0], real=True)
+        labels = batch[1] if len(batch) > 1 else None
+        self.metric.update(batch[0], real=True, labels=labels)
         self._num_real += len(batch[0])
         self._empty = batch[0][:0]
 
@@ -167,7 +185,9 @@ class SampleQualityCallback(L.Callback):
         if num < 2:
             return
         self._fakes(trainer, pl_module, num)
-        for key, value in self.metric.compute().items():
+        values = self.metric.compute()
+        self._check_accuracy(values, "validation", pl_module.data_kind)
+        for key, value in values.items():
             pl_module.log(f"val/{key}", value, prog_bar=key.startswith("fid_"))
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -181,6 +201,7 @@ class SampleQualityCallback(L.Callback):
             reference = self._training_images(trainer, total) if trainer.is_global_zero else self._empty
             self.metric.update(reference, real=True, reference=True)
         values = {**self.metric.compute(), **self.space.accuracies()}
+        self._check_accuracy(values, "test", pl_module.data_kind)
         n = min(values[f"n_real_{self.space.name}"], values[f"n_fake_{self.space.name}"])
         if n < PAPER_N:
             log.warning(
@@ -189,6 +210,27 @@ class SampleQualityCallback(L.Callback):
             )
         for key, value in values.items():
             pl_module.log(f"test/{key}", float(value))
+        if self.untrained is not None:
+            self._log_untrained(trainer, pl_module, int(values[f"n_fake_{self.space.name}"]))
+
+    def _log_untrained(self, trainer: L.Trainer, pl_module: L.LightningModule, num: int) -> None:
+        """The untrained model's sample metrics, the same N and seeds as the trained model's."""
+        self.metric.reset_fakes()
+        self.untrained.to(pl_module.device).eval()
+        self._fakes(trainer, self.untrained, num)
+        skip = ("n_", "feature_extractor_", "real_floor")
+        for key, value in self.metric.compute().items():
+            if not key.startswith(skip) and not key.endswith(skip):
+                pl_module.log(f"test/{key}_untrained", float(value))
+
+    def _check_accuracy(self, values: dict[str, float], split: str, data_kind: str) -> None:
+        """``FeatureSpace.check_accuracy`` on the accuracy measured on this split's real samples."""
+        name = self.space.name
+        if f"feature_extractor_accuracy_{name}" not in values:
+            return
+        where = f"{split} {'clips' if data_kind == 'video' else 'images'}"
+        measured, num = values[f"feature_extractor_accuracy_{name}"], int(values[f"n_accuracy_{name}"])
+        self.space.check_accuracy(measured, num, self.min_extractor_accuracy, where)
 
     def _training_images(self, trainer: L.Trainer, num: int) -> torch.Tensor:
         train = trainer.datamodule.splits["train"]

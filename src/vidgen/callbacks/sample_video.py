@@ -31,7 +31,7 @@ class SampleVideoCallback(L.Callback):
     Generators sample from fixed noise (a ``torch.Generator`` seeded with ``seed``); models that
     continue real clips (``context_frames > 0``: frame predictors) are given the first ``num_samples``
     validation clips, and the GIF shows the true clips in the top rows and context + continuation
-    below. W&B receives the GIF as a video.
+    below. W&B receives the GIF as a video, TensorBoard as an animated image.
 
     Args:
         dirpath: output folder.
@@ -82,6 +82,6 @@ class SampleVideoCallback(L.Callback):
         gif = write_gif(frames, self.dirpath / f"{name}.gif", self.fps)
         if self.mp4:
             write_mp4(frames, self.dirpath / f"{name}.mp4", self.fps)
-        log_video(trainer.loggers, "samples", gif, trainer.global_step, self.fps)
+        log_video(trainer.loggers, "samples", gif, trainer.global_step)
         log.info(f"samples: {gif}")
         return gif

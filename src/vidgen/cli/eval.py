@@ -3,13 +3,18 @@
 The checkpoint carries the resolved config of the run that wrote it (``checkpoint["vidgen_config"]``);
 its ``model``, ``loss`` and ``data`` are rebuilt from there (``data=<option>`` and
 ``overrides='{key: value}'`` change them), the weights are loaded, and ``trainer.test`` runs with the
-``metrics`` (sample quality) and ``curves`` (per-step frame metrics) callbacks. Results go to
-``logs/eval/runs/<timestamp>/metrics.json`` and to the loggers.
+``metrics`` (sample quality), ``curves`` (per-step frame metrics) and ``test_set_name`` (which test set,
+e.g. Moving MNIST's file or generated sequences, in the log and the hyperparameters) callbacks. Results go
+to ``logs/eval/runs/<timestamp>/metrics.json``, to ``<training run>/eval/<timestamp>/metrics.json`` beside
+the training run's own files, and to the loggers: W&B resumes the run that trained the checkpoint
+(``resume_training_run=true``, ``vidgen.wandb_run.for_checkpoint``), so its row gets the test metrics.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -51,20 +56,51 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Tests the checkpoint ``cfg.ckpt_path``; returns the metrics (also in ``metrics.json``)."""
     from vidgen.config import build
     from vidgen.run import RunContext, load_run_checkpoint
+    from vidgen.wandb_run import for_checkpoint
 
     checkpoint = load_run_checkpoint(cfg.get("ckpt_path"))
     cfg = with_checkpoint_config(cfg, checkpoint["vidgen_config"])
+    for_checkpoint(cfg, checkpoint, cfg.ckpt_path)
     with RunContext(cfg) as run:
         datamodule = run.build("data")
         model = run.build("model")
+        # the trivial baseline of sample metrics: the same model before its weights are loaded
+        untrained = copy.deepcopy(model) if cfg.get("untrained_baseline") else None
         load_weights(model, checkpoint, cfg.ckpt_path)
         loggers = run.build_collection("logger")
-        callbacks = [build(cfg[key], key) for key in ("metrics", "curves") if cfg.get(key)]
+        callbacks = [build(cfg[key], key) for key in ("curves", "test_set_name") if cfg.get(key)]
+        if cfg.get("metrics"):
+            callbacks.insert(0, build(cfg.metrics, "metrics", untrained=untrained))
         trainer = run.build_trainer(callbacks, loggers)
         run.log_config(loggers)
         log.info(f"Evaluating {cfg.ckpt_path} ({cfg.model._target_}); outputs in {run.output_dir}")
         trainer.test(model, datamodule=datamodule)
-        return run.write_metrics(trainer)
+        metrics = run.write_metrics(trainer)
+        if trainer.is_global_zero:
+            write_beside_training_run(metrics, cfg.ckpt_path, run.output_dir)
+        return metrics
+
+
+def write_beside_training_run(metrics: dict[str, float], ckpt_path: str, output_dir: Path) -> Path | None:
+    """``<training run>/eval/<this eval's folder name>/metrics.json`` (and ``eval.json``: the checkpoint
+    and this eval's folder), so the training run's folder holds its test results; None when the checkpoint
+    is not in a run's ``checkpoints/`` folder or that run's folder cannot be written."""
+    from vidgen.utils.files import atomic_write_json
+    from vidgen.wandb_run import training_run_dir
+
+    trained = training_run_dir(ckpt_path)
+    if trained is None or trained == output_dir.resolve():
+        return None
+    folder = trained / "eval" / output_dir.name
+    try:
+        atomic_write_json(folder / "metrics.json", metrics)
+        atomic_write_json(folder / "eval.json", {"ckpt_path": str(Path(ckpt_path).resolve()),
+                                                 "eval_dir": str(output_dir.resolve())})  # fmt: skip
+    except OSError as e:
+        log.warning(f"test metrics not written beside the training run ({folder}: {e})")
+        return None
+    log.info(f"metrics also in the training run's folder: {folder / 'metrics.json'}")
+    return folder
 
 
 @hydra.main(version_base="1.3", config_path=conf_search_path(), config_name="eval")

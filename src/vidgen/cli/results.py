@@ -1,18 +1,31 @@
-"""``make results`` (``python -m vidgen.cli.results``): ``docs/RESULTS.md`` from the runs in ``logs/``.
+"""``docs/RESULTS.md``: every experiment's CPU-budget run beside its trivial baseline and its paper.
 
-One row per experiment (``experiment=<name>`` of the training run, ``default`` without one): the newest
-training run that has a ``metrics.json``, its main number (the newest ``vidgen-eval`` of one of its
-checkpoints when there is one: ``test/fid_*`` or ``test/mse_per_frame``, else its ``val/`` metric), the
-real-data floor when measured, the paper's number and source (a ``# paper: <number> (<source>)`` line
-in ``conf/experiment/<name>.yaml``; ``—`` when none is stated) and the budget used (epochs, train batches
-per epoch).
+- ``make results`` (``python -m vidgen.cli.results [root]``) rebuilds the table from the runs in
+  ``<root>/logs/``: one row per experiment (``experiment=<name>`` of the training run, ``default`` without
+  one), from its newest training run with a ``metrics.json`` and the newest ``vidgen-eval`` of one of that
+  run's checkpoints.
+- ``make results-run`` (``python -m vidgen.cli.results run [experiment ...]``) first runs, for each
+  experiment, the command of its ``# CPU budget (...): vidgen-train ...`` line (continued on ``#   ``
+  lines), then ``vidgen-eval`` of its ``last.ckpt`` with the overrides of an optional
+  ``# CPU budget eval: ...`` line, then rebuilds the table.
+
+Each row gives the metric the paper's line names (``# paper: ... (test/<key>) ...``; else the first of
+``MAIN_METRICS``), its sample count N, the trivial baselines measured the same way in the same run
+(generators: the untrained model, ``<key>_untrained``; frame predictors: ``<key>_copy_last`` and
+``<key>_context_mean``; every sample metric: the real-data floor), the budget (steps and wall time from
+the run's ``run.json``), the commit, and the paper's number and protocol. A run that does not beat its
+best baseline clearly (``CLEAR_MARGIN``) is labelled a smoke test: it shows the code runs, not what the
+model can do.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,11 +34,20 @@ import yaml
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-MAIN_METRICS = ("test/fid_", "test/mse_per_frame", "test/nll_nats", "val/fid_", "val/mse_per_frame")
+MAIN_METRICS = ("test/fid_", "test/mse_per_frame", "test/nll_iwae_", "val/fid_", "val/mse_per_frame")
+# a result must beat its best trivial baseline by this factor (lower-is-better metrics) to count as one
+CLEAR_MARGIN = 0.8
+# suffixes of the baselines' keys and their names in the table
+BASELINE_NAMES = {"untrained": "untrained", "copy_last": "copy last frame", "context_mean": "context mean"}
+HIGHER_IS_BETTER = ("ssim", "psnr", "is_", "accuracy", "precision", "recall")
 
 
 def _read_yaml(path: Path) -> object:
     return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _experiment(run: Path) -> str:
@@ -35,21 +57,65 @@ def _experiment(run: Path) -> str:
     return "default"
 
 
-def _main_metric(metrics: dict) -> tuple[str, float] | None:
+def _experiment_text(conf: Traversable, experiment: str) -> str:
+    path = conf / "experiment" / f"{experiment}.yaml"
+    return path.read_text() if path.is_file() else ""
+
+
+def _paper(text: str) -> str:
+    match = re.search(r"^# paper: (.+)$", text, flags=re.MULTILINE)
+    return match.group(1).strip() if match else "—"
+
+
+def _main_metric(metrics: dict, paper: str) -> tuple[str, float] | None:
+    """The metric the paper line names when the run logged it, else the first of ``MAIN_METRICS``."""
+    for key in re.findall(r"\((test/[a-z0-9_]+)", paper):
+        if metrics.get(key) is not None:
+            return key, metrics[key]
     for prefix in MAIN_METRICS:
         for key in sorted(metrics):
-            if key.startswith(prefix) and not key.endswith("real_floor") and metrics[key] is not None:
+            baseline = key.endswith(("real_floor", *(f"_{name}" for name in BASELINE_NAMES)))
+            if key.startswith(prefix) and metrics[key] is not None and not baseline:
                 return key, metrics[key]
     return None
 
 
-def _paper(conf: Traversable, experiment: str) -> str:
-    path = conf / "experiment" / f"{experiment}.yaml"
-    if path.is_file():
-        match = re.search(r"^# paper: (.+)$", path.read_text(), flags=re.MULTILINE)
-        if match:
-            return match.group(1).strip()
+def _sample_count(metrics: dict, key: str) -> str:
+    """N of ``key``: generated vs real samples of a sample metric, test sequences of a frame metric."""
+    space = key.rsplit("_", 1)[-1]
+    n_fake, n_real = metrics.get(f"test/n_fake_{space}"), metrics.get(f"test/n_real_{space}")
+    if key.startswith("test/") and n_fake is not None and n_real is not None:
+        return f"{n_fake:.0f} gen. vs {n_real:.0f} real"
+    for count in ("test/n_sequences", "test/n_images"):
+        if key.startswith("test/") and metrics.get(count) is not None:
+            return f"{metrics[count]:.0f} test {count.split('_')[1]}"
     return "—"
+
+
+def _baselines(metrics: dict, key: str) -> dict[str, float]:
+    suffixes = {"untrained": "untrained", "copy_last": "copy last frame", "context_mean": "context mean"}
+    return {
+        name: metrics[f"{key}_{s}"] for s, name in suffixes.items() if metrics.get(f"{key}_{s}") is not None
+    }
+
+
+def _verdict(key: str, value: float, baselines: dict[str, float]) -> str:
+    if not baselines:
+        return "no baseline measured"
+    if any(part in key for part in HIGHER_IS_BETTER):
+        name, best = max(baselines.items(), key=lambda item: item[1])
+        beaten = value > best and (value - best) >= (1 - CLEAR_MARGIN) * abs(best)
+    else:
+        name, best = min(baselines.items(), key=lambda item: item[1])
+        beaten = value <= CLEAR_MARGIN * best
+    return "result" if beaten else f"smoke test (does not clearly beat {name})"
+
+
+def _budget(run: Path, trainer: dict) -> str:
+    info = _read_json(run / "run.json")
+    if info:
+        return f"{info['global_step']} steps, {info['wall_seconds']:.0f} s"
+    return f"{trainer.get('max_epochs')} epochs x {trainer.get('limit_train_batches') or 'all'} batches"
 
 
 def collect(log_dir: Path, conf: Traversable) -> list[dict]:
@@ -63,50 +129,117 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
     for run in sorted((log_dir / "train" / "runs").glob("*/")):
         if not (run / "metrics.json").is_file():
             continue
-        metrics = json.loads((run / "metrics.json").read_text())
+        metrics = _read_json(run / "metrics.json")
         evaluated = evals.get(run.resolve())
         if evaluated is not None:
-            metrics = {**metrics, **json.loads((evaluated / "metrics.json").read_text())}
-        main = _main_metric(metrics)
-        trainer = (_read_yaml(run / ".hydra" / "config.yaml") or {}).get("trainer", {})
+            metrics = {**metrics, **_read_json(evaluated / "metrics.json")}
         experiment = _experiment(run)
-        floor = next((v for k, v in metrics.items() if k.endswith("real_floor")), None)
+        paper = _paper(_experiment_text(conf, experiment))
+        main = _main_metric(metrics, paper)
+        trainer = (_read_yaml(run / ".hydra" / "config.yaml") or {}).get("trainer", {})
+        key, value = main if main else ("—", None)
+        floor_key = next((k for k in metrics if k.endswith("real_floor") and k.startswith(f"{key}_")), None)
+        floor = metrics.get(floor_key) if floor_key else None
+        baselines = _baselines(metrics, key) if main else {}
+        commit = _read_json(run / "run.json").get("commit")
         rows[experiment] = {
             "experiment": experiment,
             "run": str(run.relative_to(log_dir.parent)),
-            "metric": main[0] if main else "—",
-            "ours": f"{main[1]:.4g}" if main else "—",
+            "metric": key,
+            "N": _sample_count(metrics, key) if main else "—",
+            "ours": f"{value:.4g}" if value is not None else "—",
+            "baselines": ", ".join(f"{n} {v:.4g}" for n, v in baselines.items()) or "—",
             "real floor": f"{floor:.4g}" if floor is not None else "—",
-            "paper (source)": _paper(conf, experiment),
-            "budget": f"{trainer.get('max_epochs')} epochs x {trainer.get('limit_train_batches') or 'all'} "
-            "batches",
+            "verdict": _verdict(key, value, baselines) if value is not None else "—",
+            "budget": _budget(run, trainer),
+            "commit": commit or "—",
+            "paper (source)": paper,
         }
     return list(rows.values())
 
 
+HEADER = ["experiment", "metric", "N", "ours", "baselines", "real floor", "verdict", "budget", "commit",
+          "paper (source)", "run"]  # fmt: skip
+
+
 def render(rows: list[dict]) -> str:
-    header = ["experiment", "metric", "ours", "real floor", "paper (source)", "budget", "run"]
     lines = [
         "# Results",
         "",
         "Generated by `make results` from the runs in `logs/` (newest run per experiment; the number is",
-        "from `vidgen-eval` of that run when one exists). Do not edit by hand.",
+        "from `vidgen-eval` of that run's last checkpoint when one exists); `make results-run` first runs",
+        "every experiment's `# CPU budget` command. Do not edit by hand.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        "- **baselines** are measured the same way on the same test data in the same run: the untrained",
+        "  model (generators), the last context frame repeated and the context mean (frame predictors).",
+        "- **real floor**: the metric of real training images against the test images at the same N, the",
+        "  best a generator can reach at that N.",
+        f"- **verdict**: `result` when the run beats its best baseline clearly (by {1 - CLEAR_MARGIN:.0%});",
+        "  otherwise `smoke test`: the budget shows the code runs, not what the model can do.",
+        "- **budget**: optimizer steps and wall time of training on this 2-core CPU (not including eval).",
+        "- Numbers at small N are biased (FID upward) and comparable only with runs at the same N; the",
+        "  papers' numbers use other feature networks (Inception) and far longer training.",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
     ]
-    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(row[h]) for h in HEADER) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def budget_commands(text: str) -> tuple[list[str], list[str]] | None:
+    """The ``vidgen-train`` arguments of an experiment file's ``# CPU budget`` line (and its ``#   ``
+    continuation lines) and the ``vidgen-eval`` arguments of its ``# CPU budget eval:`` line."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = re.match(r"# CPU budget \([^)]*\): vidgen-train (.*)$", line)
+        if match:
+            command = match.group(1)
+            for more in lines[i + 1 :]:
+                if not more.startswith("#   "):
+                    break
+                command += " " + more[1:].strip()
+            evaluation = re.search(r"^# CPU budget eval: (.*)$", text, flags=re.MULTILINE)
+            return shlex.split(command), shlex.split(evaluation.group(1)) if evaluation else []
+    return None
+
+
+def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> None:
+    """Trains and evaluates each experiment with its CPU-budget command, as a user would run them."""
+    exe = Path(sys.executable).parent
+    names = experiments or sorted(p.name.removesuffix(".yaml") for p in (conf / "experiment").iterdir()
+                                  if p.name.endswith(".yaml"))  # fmt: skip
+    for name in names:
+        commands = budget_commands(_experiment_text(conf, name))
+        if commands is None:
+            print(f"{name}: no '# CPU budget' line, skipped")
+            continue
+        train_args, eval_args = commands
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        train_dir = root / "logs" / "train" / "runs" / f"{stamp}_{name}"
+        print(f"{name}: vidgen-train {' '.join(train_args)}", flush=True)
+        subprocess.run([str(exe / "vidgen-train"), *train_args, f"hydra.run.dir={train_dir}"], cwd=root,
+                       check=True)  # fmt: skip
+        eval_dir = root / "logs" / "eval" / "runs" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{name}"
+        ckpt = train_dir / "checkpoints" / "last.ckpt"
+        print(f"{name}: vidgen-eval ckpt_path={ckpt} {' '.join(eval_args)}", flush=True)
+        command = [str(exe / "vidgen-eval"), f"ckpt_path={ckpt}", *eval_args, f"hydra.run.dir={eval_dir}"]
+        subprocess.run(command, cwd=root, check=True)
 
 
 def main(argv: list[str] | None = None) -> Path:
     from vidgen.config import conf_dir
 
-    args = argv if argv is not None else sys.argv[1:]
-    root = Path(args[0]) if args else Path(".")
+    args = list(argv if argv is not None else sys.argv[1:])
+    conf = conf_dir()
+    if args and args[0] == "run":
+        root = Path(".")
+        run_budgets(root, args[1:], conf)
+    else:
+        root = Path(args[0]) if args else Path(".")
     out = root / "docs" / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(collect(root / "logs", conf_dir())))
+    out.write_text(render(collect(root / "logs", conf)))
     print(f"written: {out}")
     return out
 

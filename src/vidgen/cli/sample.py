@@ -4,7 +4,8 @@ Rebuilds the model from the checkpoint's saved run config (as ``vidgen-eval`` do
 seeded noise generator and writes them to ``logs/sample/runs/<timestamp>/samples/``: for images a grid
 ``samples.png`` and ``sample_NNN.png``; for videos ``samples.gif`` (or ``.mp4``) and one file per clip.
 Models that continue real clips (frame predictors) continue the first ``num_samples`` test clips.
-W&B gets the images or videos and a ``samples`` table (index, label, media).
+W&B gets the images or videos and a ``samples`` table (index, label, media), TensorBoard the grid; the
+W&B run is named ``<training run> sample`` and shares the training run's group.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from omegaconf import DictConfig
 from vidgen.callbacks.sample_video import first_samples
 from vidgen.config import conf_search_path
 from vidgen.errors import ConfigError
-from vidgen.media import image_grid, video_to_frames, write_gif, write_mp4, write_png
+from vidgen.media import image_grid, log_samples, video_to_frames, write_gif, write_mp4, write_png
 from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
@@ -65,31 +66,15 @@ def write(
     return [grid, *files]
 
 
-def log_to_wandb(loggers: list, files: list[Path], labels: list[int] | None, fps: int) -> None:
-    from lightning.pytorch.loggers import WandbLogger
-
-    for logger in loggers:
-        if not isinstance(logger, WandbLogger):
-            continue
-        import wandb
-
-        media = wandb.Image if files[0].suffix == ".png" else (lambda p: wandb.Video(p, fps=fps))
-        rows = [[i, None if labels is None else labels[i], media(str(p))] for i, p in enumerate(files[1:])]
-        logger.experiment.log(
-            {
-                "samples": media(str(files[0])),
-                "samples_table": wandb.Table(["index", "label", "sample"], rows),
-            }
-        )
-
-
 def sample(cfg: DictConfig) -> list[Path]:
     """Writes the samples of checkpoint ``cfg.ckpt_path``; returns the files written (grid first)."""
     from vidgen.cli.eval import load_weights, with_checkpoint_config
     from vidgen.run import RunContext, load_run_checkpoint
+    from vidgen.wandb_run import for_checkpoint
 
     checkpoint = load_run_checkpoint(cfg.get("ckpt_path"))
     cfg = with_checkpoint_config(cfg, checkpoint["vidgen_config"])
+    for_checkpoint(cfg, checkpoint, cfg.ckpt_path)
     with RunContext(cfg) as run:
         model = run.build("model")
         load_weights(model, checkpoint, cfg.ckpt_path)
@@ -99,7 +84,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         files = write(samples, labels, cfg, tuple(cfg.data.value_range), run.output_dir / "samples")
         loggers = run.build_collection("logger")
         run.log_config(loggers)
-        log_to_wandb(loggers, files, labels, cfg.fps)
+        log_samples(loggers, files, labels)
         log.info(f"{len(files) - 1} samples of {cfg.ckpt_path}: {files[0]}")
         return files
 

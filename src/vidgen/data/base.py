@@ -5,8 +5,8 @@ Other code relies on this interface (see ``DigitsDataModule``, the first one): c
 ``data_kind`` (``image``/``video``), ``num_classes`` and ``feature_net`` (the architecture of the domain
 feature classifier, ``vidgen.metrics.features``: ``lenet5`` or ``resnet``); attributes ``data_dir``,
 ``image_size``, ``channels``, ``batch_size``, ``value_range``, ``feature_extractor``; ``dataset_id``
-(names the data for caches) and ``checksum`` (set by ``setup``). Batches are ``(x, y)`` with ``y``
-long class labels.
+(names the data for caches), ``checksum`` (set by ``setup``) and ``test_set_name`` (what the test split
+is, which ``vidgen-eval`` logs with the results). Batches are ``(x, y)`` with ``y`` long class labels.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidgen.errors import DataError
 from vidgen.value_range import check_value_range
@@ -176,13 +176,22 @@ class VidgenDataModule(L.LightningDataModule):
         self.setup("fit")
         return {name: len(ds) for name, ds in self.splits.items()}
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    @property
+    def test_set_name(self) -> str:
+        """The test split in a few words, e.g. ``mnist32 test split (10,000)``; sets the data up if needed.
+        ``vidgen-eval`` logs it with the results: numbers measured on different test sets must say so."""
+        self.setup("test")
+        return f"{self.dataset_id} test split ({len(self.splits['test']):,})"
+
+    def _loader(self, split: str, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
+        """``split``'s loader; a ``sampler`` replaces the shuffled order (``shuffle`` still says training)."""
         if not self.splits:
             self.setup("fit")
         return DataLoader(
             self.splits[split],
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             # Full batches only in training: batch-norm statistics of a 3-image batch hurt GANs.
             drop_last=shuffle and len(self.splits[split]) >= self.batch_size,
             num_workers=self.num_workers,

@@ -3,6 +3,12 @@ offline video dataset, and the base of the generated Moving MNIST (``vidgen.data
 
 Batches are ``(x, y)``: ``x`` is ``(B, T, C, H, W)`` with ``T = seq_len`` (``num_input_frames`` of
 context, then ``num_output_frames`` to predict), ``y`` the class of the first digit.
+
+Training sequences are a fixed set (``train_sequences=fixed``, shuffled each epoch) or made afresh each
+epoch (``fresh``): then the training loader's ``EpochSampler`` hands the epoch to the dataset with every
+index (``vidgen.data.bouncing`` says why that works with persistent workers and under DDP), and sequence
+``i`` of epoch ``e`` depends on ``(split_seed, e, i)`` alone. Epoch 0 of ``fresh`` is the ``fixed`` set, and
+so is ``splits["train"][i]`` (what feature networks and previews read) in both modes.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import hashlib
 from collections.abc import Sequence
 
 import torch
+from torch.utils.data import DataLoader
 
 from vidgen.data.base import RawSplits, VideoDataModule, resize_uint8, train_val_test_split
-from vidgen.data.bouncing import SPLIT_STREAMS, BouncingDigitsDataset
+from vidgen.data.bouncing import SPLIT_STREAMS, BouncingDigitsDataset, EpochSampler
 from vidgen.data.digits import load_digits_tensors
 
 
@@ -36,7 +43,9 @@ class MovingDigitsDataModule(VideoDataModule):
         num_digits: digits per sequence (paper: 2).
         digit_size: side of a digit in the frame (8x8 digits are upsampled bilinearly).
         step_length: distance moved per frame, a fraction of the free range (paper: 0.1).
-        num_train, num_val, num_test: sequences per split (generated, not stored).
+        num_train, num_val, num_test: sequences per split (generated, not stored); ``num_train`` per epoch.
+        train_sequences: ``fixed`` (the same ``num_train`` sequences every epoch, shuffled) or ``fresh``
+            (``num_train`` new ones each epoch, reproducible from ``split_seed``, the epoch and the index).
         val_fraction, test_fraction: parts of the digits reserved for the val and test sequences.
         split_seed: seeds the digit split and every sequence.
         value_range: pixel range of the frames.
@@ -68,6 +77,7 @@ class MovingDigitsDataModule(VideoDataModule):
         value_range: Sequence[float] = (-1.0, 1.0),
         num_workers: int = 0,
         feature_extractor: str = "digits",
+        train_sequences: str = "fixed",
     ):
         super().__init__(
             data_dir, image_size, channels, batch_size, seq_len, num_input_frames, num_output_frames,
@@ -85,8 +95,14 @@ class MovingDigitsDataModule(VideoDataModule):
             raise ValueError(
                 f"data.num_train/num_val/num_test must be >= 1, got {num_train}/{num_val}/{num_test}."
             )
+        if train_sequences not in ("fresh", "fixed"):
+            raise ValueError(
+                f"data.train_sequences must be fresh (new sequences each epoch) or fixed (the same ones), "
+                f"got {train_sequences!r}."
+            )
         self.num_digits, self.digit_size, self.step_length = num_digits, digit_size, step_length
         self.num_sequences = {"train": num_train, "val": num_val, "test": num_test}
+        self.train_sequences = train_sequences
 
     @property
     def dataset_id(self) -> str:
@@ -129,3 +145,14 @@ class MovingDigitsDataModule(VideoDataModule):
             )
             for name, (digits, labels) in pools.items()
         }
+
+    @property
+    def test_set_name(self) -> str:
+        self.setup("test")
+        return f"generated {len(self.splits['test']):,}, split_seed {self.split_seed}"
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_sequences == "fixed":
+            return super().train_dataloader()
+        self.setup("fit")
+        return self._loader("train", shuffle=True, sampler=EpochSampler(len(self.splits["train"])))

@@ -6,7 +6,9 @@ logits; this module owns the data range, the loss, teacher forcing with a schedu
 Frames are mapped from the data's ``value_range`` to [0, 1] (OpenSTL's convention), and metrics
 follow OpenSTL (``vidgen.metrics.frames``): validation logs ``mse_per_frame``/``mae_per_frame`` (errors
 summed over a frame's pixels, averaged over frames and sequences) and ``mse_per_pixel``; test adds PSNR
-and SSIM, and their per-time-step curves (``test_curves``).
+and SSIM, their per-time-step curves (``test_curves``), and the same metrics of two trivial predictors on
+the same sequences, the baselines a trained model must beat: ``<metric>_copy_last`` repeats the last
+context frame, ``<metric>_context_mean`` predicts the mean of the context frames.
 """
 
 from __future__ import annotations
@@ -22,6 +24,21 @@ from vidgen.metrics.frames import FRAME_METRICS, FrameMetrics
 from vidgen.value_range import check_value_range, from_unit, to_unit
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+def _copy_last(context: torch.Tensor, steps: int) -> torch.Tensor:
+    return context[:, -1:].expand(-1, steps, -1, -1, -1)
+
+
+def _context_mean(context: torch.Tensor, steps: int) -> torch.Tensor:
+    return context.mean(dim=1, keepdim=True).expand(-1, steps, -1, -1, -1)
+
+
+# trivial predictors, (context, steps) -> frames, scored at test beside the model
+BASELINES: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
+    "copy_last": _copy_last,
+    "context_mean": _context_mean,
+}
 
 
 class FramePredictionModule(GenerativeModule):
@@ -72,6 +89,7 @@ class FramePredictionModule(GenerativeModule):
         # torchmetrics objects: exact means over all sequences and DDP ranks; states not checkpointed
         self.val_frames = FrameMetrics(("mse_per_frame", "mae_per_frame", "mse_per_pixel"))
         self.test_frames = FrameMetrics(FRAME_METRICS)
+        self.test_baselines = nn.ModuleDict({name: FrameMetrics(FRAME_METRICS) for name in BASELINES})
         self.teacher_forcing = teacher_forcing
         self.scheduled_sampling_steps = scheduled_sampling_steps
         self.reconstruction_weight = reconstruction_weight
@@ -142,16 +160,27 @@ class FramePredictionModule(GenerativeModule):
 
     def on_test_epoch_start(self) -> None:
         self.test_frames.reset()
+        for metric in self.test_baselines.values():
+            metric.reset()
         self._curves: dict[str, torch.Tensor] = {}
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """OpenSTL's metrics (``vidgen.metrics.frames``): MSE/MAE per frame, per-pixel MSE, PSNR, SSIM."""
+        """OpenSTL's metrics (``vidgen.metrics.frames``): MSE/MAE per frame, per-pixel MSE, PSNR, SSIM;
+        the same for each trivial predictor of ``BASELINES``."""
         self._evaluate(batch, "test", self.test_frames)
+        context, target = self._split(batch[0])
+        for name, predict in BASELINES.items():
+            self.test_baselines[name].update(predict(context, target.shape[1]), target)
 
     def on_test_epoch_end(self) -> None:
         values = self.test_frames.compute()
         self._curves = {k.removesuffix("_per_step"): v for k, v in values.items() if k.endswith("_per_step")}
+        self.log("test/n_sequences", self.test_frames.count.float())
         self._log_frames("test", self.test_frames)
+        for name, metric in self.test_baselines.items():
+            values = metric.compute()
+            self.log_dict({f"test/{k}_{name}": v for k, v in values.items() if not k.endswith("_per_step")})
+            metric.reset()
 
     def test_curves(self) -> dict[str, torch.Tensor]:
         """Per-predicted-frame means of the test metrics (over all ranks) of the last ``trainer.test``."""

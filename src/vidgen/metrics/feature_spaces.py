@@ -16,6 +16,11 @@ Score. Three kinds:
 (net, optimizer, schedule, epochs, batch size, seed) and the data (dataset id, raw-data checksum and
 every constructor argument of the datamodule that shapes its splits or pixels: image size, channels,
 value range, split seed and fractions, ...). Change any of them and the network is trained again.
+
+What the key cannot see (a datamodule whose code now maps pixels differently, a cache file copied from
+elsewhere) the run sees: the sample-quality metrics measure the space's accuracy on the run's own real
+samples (``vidgen.metrics.sample_quality.SampleQuality``), and ``check_accuracy`` stops a run whose
+space reads them below a floor with one ``FeatureExtractorError``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from vidgen.errors import ConfigError
+from vidgen.errors import ConfigError, FeatureExtractorError
 from vidgen.utils.files import atomic_torch_save, atomic_write_text
 from vidgen.value_range import CANONICAL, to_canonical, to_unit
 
@@ -39,12 +44,19 @@ log = logging.getLogger(__name__)
 
 #: Datamodule arguments that do not change the data a feature net is trained and tested on.
 _NOT_DATA = {"data_dir", "root", "batch_size", "num_workers", "feature_extractor", "download", "self"}
+#: Without a stated floor, a space must read the run's real samples at least this share as well as it read
+#: its own test split when it was trained (LeNet-5 on digits, about 97 %: a floor of about 87 %).
+TRAINED_ACCURACY_SHARE = 0.9
 
 
 class FeatureSpace(nn.Module):
     """A frozen network: ``forward(x)`` -> features ``(B, num_features)``; ``features_and_logits(x)`` also
-    returns class logits (for the Inception Score). ``name`` suffixes the metric keys (``fid_<name>``);
-    ``accuracies`` are reported beside the metrics (``feature_extractor_accuracy_<name>``, ...).
+    returns class logits (for the Inception Score). ``name`` suffixes the metric keys (``fid_<name>``).
+
+    A space whose logits are the data's classes (``classifies_data``) is measured on the run's own
+    labelled real samples (``feature_extractor_accuracy_<name>``) and checked against the accuracy it
+    scored on its own test split when it was trained (``trained_accuracy``, from its cache file
+    ``cache``); ``accuracies`` are those cached values, logged at test beside the measured one.
 
     Samples come in the data's ``value_range`` and reach the network in ``CANONICAL`` [-1, 1], the range
     vidgen trains every feature network in (``prepare``): a network never sees another scale than the
@@ -52,6 +64,8 @@ class FeatureSpace(nn.Module):
     """
 
     batch_size = 512  # samples per forward pass when encoding a set
+    #: the file the trained network was loaded from (None: not a network vidgen trained)
+    cache: Path | None = None
 
     def __init__(self, net: nn.Module, name: str, num_features: int, description: str,
                  value_range: tuple[float, float] = CANONICAL):  # fmt: skip
@@ -70,9 +84,48 @@ class FeatureSpace(nn.Module):
         features = self.net.features(self.prepare(x))
         return features, self.net.head(features)
 
+    @property
+    def trained_accuracy(self) -> float | None:
+        """The class accuracy the network scored on its own test split when trained; None when its
+        logits are not the data's classes (then nothing is measured or checked)."""
+        return None
+
+    @property
+    def classifies_data(self) -> bool:
+        """Whether ``features_and_logits`` gives logits over the data's classes (labels ``y >= 0``)."""
+        return self.trained_accuracy is not None
+
     def accuracies(self) -> dict[str, float]:
-        """Metric-key suffix -> value: what the space's quality is, logged with every metric in it."""
+        """Metric-key suffix -> value: the accuracies cached with the network when it was trained."""
         return {}
+
+    def check_accuracy(self, measured: float, num: int, floor: float | None, where: str) -> None:
+        """Stops the run (``FeatureExtractorError``) when the space classifies only ``measured`` of the
+        ``num`` labelled real samples of ``where`` (e.g. "test images") correctly, below ``floor`` (null:
+        ``TRAINED_ACCURACY_SHARE`` of ``trained_accuracy``): its FID, KID, IS and precision/recall
+        would measure the network's confusion, not the samples."""
+        expected = self.trained_accuracy
+        if expected is None:
+            return
+        stated = floor is not None
+        floor = floor if stated else TRAINED_ACCURACY_SHARE * expected
+        if measured >= floor:
+            return
+        share = f"{TRAINED_ACCURACY_SHARE:g} x the {expected:.1%} it scored on its test split when trained"
+        why = "min_extractor_accuracy" if stated else share
+        cache = f"cache {self.cache}" if self.cache else "not cached"
+        delete = f"delete {self.cache} (and its .json) so that it is trained again on this data; "
+        delete = delete if self.cache else ""
+        raise FeatureExtractorError(
+            f"The feature network of the sample-quality metrics does not read this run's data: "
+            f"{self.description} ({cache}) classifies {measured:.1%} of the {num} {where} correctly, "
+            f"expected at least {floor:.1%} ({why}). Its FID/KID/IS/precision/recall here would measure "
+            "nothing. Likely cause: the cached network was trained on other data, another split or another "
+            "value range than these samples (e.g. the datamodule's code changed how it maps pixels since "
+            f"the cache was written). Fix: {delete}or metrics.feature_extractor=inception; or lower the "
+            "floor: callbacks.fid.min_extractor_accuracy=<value> (vidgen-train), "
+            "metrics.min_extractor_accuracy=<value> (vidgen-eval); 0 turns the check off."
+        )
 
     def train(self, mode: bool = True) -> FeatureSpace:
         # A measuring instrument: a parent's .train() must not switch its batch norm to batch statistics.
@@ -88,12 +141,18 @@ class ClassifierSpace(FeatureSpace):
         super().__init__(net, name, net.num_features, description, value_range)
         self.architecture, self.test_accuracy = architecture, test_accuracy
 
+    @property
+    def trained_accuracy(self) -> float | None:
+        return self.test_accuracy
+
     def accuracies(self) -> dict[str, float]:
-        return {f"feature_extractor_accuracy_{self.name}": self.test_accuracy}
+        return {f"feature_extractor_cached_accuracy_{self.name}": self.test_accuracy}
 
 
 class C3DSpace(FeatureSpace):
-    """The C3D's feature layer; logits from its ``classes`` head; accuracies of both heads."""
+    """The C3D's feature layer; logits from its ``classes`` head; accuracies of both heads. Its measured
+    accuracy is the class head's on labelled clips; the order accuracy is only the cached one (measuring
+    it again would cost three passes over the clips)."""
 
     batch_size = 64  # clips
 
@@ -109,10 +168,14 @@ class C3DSpace(FeatureSpace):
         features = self.net.features(self.prepare(x))
         return features, self.net.classes(features)
 
+    @property
+    def trained_accuracy(self) -> float | None:
+        return self.class_accuracy  # None: trained on clips without labels
+
     def accuracies(self) -> dict[str, float]:
-        out = {f"feature_extractor_accuracy_{self.name}": self.order_accuracy}
+        out = {f"feature_extractor_cached_order_accuracy_{self.name}": self.order_accuracy}
         if self.class_accuracy is not None:
-            out[f"feature_extractor_class_accuracy_{self.name}"] = self.class_accuracy
+            out[f"feature_extractor_cached_class_accuracy_{self.name}"] = self.class_accuracy
         return out
 
 
@@ -242,9 +305,9 @@ def trained_feature_net(
     datamodule: Any, recipe_name: str, train: bool = True
 ) -> tuple[nn.Module, dict[str, Any]] | None:
     """The network of ``conf/features/<recipe_name>.yaml`` trained on ``datamodule`` and its metadata
-    (accuracies, training time, identity): loaded from the cache, or trained (with progress in the log)
-    and cached; None when it is not cached and ``train`` is false. An unreadable cache file is trained
-    again and replaced."""
+    (accuracies, training time, identity, and ``cache``: the file it is kept in): loaded from the cache,
+    or trained (with progress in the log) and cached; None when it is not cached and ``train`` is false.
+    An unreadable cache file is trained again and replaced."""
     from hydra.utils import instantiate
 
     from vidgen.metrics.feature_nets import fit_feature_net
@@ -266,7 +329,7 @@ def trained_feature_net(
             saved = torch.load(cache, map_location="cpu", weights_only=True)
             net = build()
             net.load_state_dict(saved.pop("state_dict"))
-            return net.eval(), saved
+            return net.eval(), {**saved, "cache": cache}
         except Exception as e:  # noqa: BLE001 - torch's unpickler raises anything from IndexError up on garbage
             log.warning(f"{what}: the cache {cache} does not load ({e}); training it again")
     if not train:
@@ -287,7 +350,7 @@ def trained_feature_net(
     log.info(
         f"{what}: trained in {meta['train_seconds']:.0f} s, test accuracy {accuracies['test_accuracy']:.2%}"
     )
-    return task.net.eval(), meta
+    return task.net.eval(), {**meta, "cache": cache}
 
 
 def feature_space(
@@ -325,5 +388,6 @@ def feature_space(
         net, meta = trained
         space = ClassifierSpace(net, name, meta["architecture"], datamodule.dataset_id,
                                 float(meta["test_accuracy"]), datamodule.value_range)  # fmt: skip
+    space.cache = meta["cache"]
     log.info(f"feature space '{name}': {space.description}")
     return space

@@ -18,6 +18,9 @@
 
 ``SampleQuality`` keeps only feature rows (states gathered across DDP ranks by concatenation), so every
 sample is encoded once whatever metrics are asked; keys carry the space's name (``fid_<name>``, ...).
+Beside them it measures the space itself: given the labels of the real samples, the share its logits
+classify correctly (``feature_extractor_accuracy_<name>`` over ``n_accuracy_<name>`` labelled samples,
+counts summed over ranks), for spaces whose logits are the data's classes (``FeatureSpace.classifies_data``).
 """
 
 from __future__ import annotations
@@ -128,7 +131,8 @@ class SampleQuality(Metric):
     ``update(x, real=True|False)`` takes batches in the data's value range (images, or clips for a C3D
     space). Images: ``metrics`` of ``IMAGE_METRICS`` -> ``fid_<name>``, ``kid_<name>_mean``/``_std``,
     ``is_<name>``, ``precision_<name>``/``recall_<name>``. Clips: ``fd_c3d_<name>`` and
-    ``fid_frames_<name>_mean``.
+    ``fid_frames_<name>_mean``. Real samples given with their ``labels`` also give
+    ``feature_extractor_accuracy_<name>`` and ``n_accuracy_<name>`` (labels < 0, unlabelled, are skipped).
 
     Args:
         space: the feature space (``vidgen.metrics.feature_spaces.feature_space``).
@@ -170,13 +174,21 @@ class SampleQuality(Metric):
         )
         for state in states:
             self.add_state(state, default=[], dist_reduce_fx="cat")
+        # the space's accuracy on the labelled real samples: counts, summed over ranks (exact under DDP)
+        for state in ("accuracy_hits", "accuracy_count"):
+            self.add_state(state, default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor, real: bool, reference: bool = False) -> None:
+    def update(
+        self, x: torch.Tensor, real: bool, reference: bool = False, labels: torch.Tensor | None = None
+    ) -> None:
         """Adds a batch of real or generated samples; ``reference=True``: real samples of another split
-        (training images), whose FID against the real ones is reported as ``fid_<name>_real_floor``."""
+        (training images), whose FID against the real ones is reported as ``fid_<name>_real_floor``;
+        ``labels``: the classes of real samples, to measure the space's accuracy on them."""
         side = "reference" if reference else "real" if real else "fake"
         b, clip = len(x), x.ndim == 5
+        classifies = getattr(self.space, "classifies_data", False)  # its logits are the data's classes
+        measure = real and not reference and labels is not None and classifies
         if b == 0:  # a DDP rank that drew no samples still takes part in the gather, with no rows
             getattr(self, f"{side}_features").append(
                 torch.zeros(0, self.space.num_features, dtype=torch.double)
@@ -190,12 +202,24 @@ class SampleQuality(Metric):
         if not real and not clip and "is" in self.metrics:
             features, logits = features_and_logits_of(self.space, x)
             self.fake_logits.append(logits)
+        elif measure:
+            features, logits = features_and_logits_of(self.space, x)
+            labelled = labels.to(logits.device) >= 0
+            hits = logits[labelled].argmax(1) == labels.to(logits.device)[labelled]
+            self.accuracy_hits += int(hits.sum())
+            self.accuracy_count += int(labelled.sum())
         else:
             features = features_of(self.space, x)
         getattr(self, f"{side}_features").append(features)
         if clip and "fid_frames" in self.metrics:
             frames = features_of(self.space, still_frames(x, self.still_length)).view(b, x.shape[1], -1)
             getattr(self, f"{side}_frames").append(frames)
+
+    def reset_fakes(self) -> None:
+        """Forgets the generated samples and keeps the real ones, to score another generator against the
+        same real features (the untrained baseline) without encoding them again."""
+        self.fake_features, self.fake_logits, self.fake_frames = [], [], []
+        self._computed = None
 
     def _num_logits(self, x: torch.Tensor) -> int:
         probe = torch.zeros(1, *x.shape[1:], dtype=x.dtype, device=x.device)
@@ -258,7 +282,18 @@ class SampleQuality(Metric):
         out[f"n_real_{name}"], out[f"n_fake_{name}"] = float(len(real)), float(len(fake))
         if len(reference):
             out[f"n_reference_{name}"] = float(len(reference))
+        out.update(self._accuracy())
         return out
+
+    def _accuracy(self) -> dict[str, float]:
+        """``feature_extractor_accuracy_<name>`` and ``n_accuracy_<name>`` of the labelled real samples
+        seen (all ranks); empty when none were given."""
+        count = int(self.accuracy_count)
+        if not count:
+            return {}
+        name = self.space.name
+        return {f"feature_extractor_accuracy_{name}": int(self.accuracy_hits) / count,
+                f"n_accuracy_{name}": float(count)}  # fmt: skip
 
 
 def sample_quality(
