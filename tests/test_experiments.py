@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 from pathlib import Path
 
 import pytest
 
 from data_files import SHARED, real_data_present
+from vidgen.cli.results import budget_commands
 from vidgen.cli.train import train
 
 from conftest import CONF, compose_train
@@ -27,20 +27,11 @@ QUIET = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.enable_mode
 
 
 def budget_overrides(name: str) -> list[str]:
-    """The overrides of the ``# CPU budget ...: vidgen-train <overrides>`` comment of the experiment.
-
-    The command may continue on the next comment lines, indented (``#   more=overrides``).
-    """
-    lines = (CONF / "experiment" / f"{name}.yaml").read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("# CPU budget") and "vidgen-train" in line:
-            words = shlex.split(line.split("vidgen-train", 1)[1])
-            for more in lines[i + 1 :]:
-                if not more.startswith("#   "):
-                    break
-                words += shlex.split(more[1:])
-            return words
-    raise AssertionError(f"conf/experiment/{name}.yaml has no '# CPU budget ...: vidgen-train ...' comment")
+    """The overrides of the ``# CPU budget ...: vidgen-train <overrides>`` comment of the experiment, read
+    as ``make results-run`` reads them (continued on indented ``#   `` lines)."""
+    commands = budget_commands((CONF / "experiment" / f"{name}.yaml").read_text())
+    assert commands, f"conf/experiment/{name}.yaml has no '# CPU budget (...): vidgen-train ...' comment"
+    return commands[0]
 
 
 def _data_of(name: str) -> str:

@@ -46,8 +46,18 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_00-00-00", [f"ckpt_path={ckpt}"],
          {"ckpt_path": str(ckpt)}, frame_test)  # fmt: skip
 
+    (tmp_path / "logs" / "results_not_run.json").write_text(
+        json.dumps({"dcgan_cifar10": "vidgen-train failed: x"})
+    )
     text = main([str(tmp_path)]).read_text()
-    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + 3
+    table, not_run = text.split("## Not run")
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + 3
+    # every other experiment is listed with the reason it has no row
+    assert (
+        "| dcgan_cifar10 | vidgen-train failed: x |" in not_run
+        and "| vae_mnist | no run in logs/ |" in not_run
+    )
+    assert "| dcgan_mnist |" not in not_run
     # the paper's number comes from the `# paper:` line of conf/experiment/convlstm_moving_mnist.yaml
     convlstm = _row(text, "convlstm_moving_mnist")
     assert convlstm["metric"] == "test/mse_per_frame" and convlstm["ours"] == "95"

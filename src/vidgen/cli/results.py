@@ -162,7 +162,22 @@ HEADER = ["experiment", "metric", "N", "ours", "baselines", "real floor", "verdi
           "paper (source)", "run"]  # fmt: skip
 
 
-def render(rows: list[dict]) -> str:
+def _not_run(log_dir: Path, conf: Traversable) -> dict[str, str]:
+    """Experiments with no training run in ``log_dir``: why (the last ``results-run`` failure), or that
+    none was made."""
+    failures = _read_json(log_dir / "results_not_run.json")
+    names = sorted(
+        p.name.removesuffix(".yaml") for p in (conf / "experiment").iterdir() if p.name.endswith(".yaml")
+    )
+    ran = {
+        _experiment(run)
+        for run in (log_dir / "train" / "runs").glob("*/")
+        if (run / "metrics.json").is_file()
+    }
+    return {name: failures.get(name, "no run in logs/") for name in names if name not in ran}
+
+
+def render(rows: list[dict], not_run: dict[str, str] | None = None) -> str:
     lines = [
         "# Results",
         "",
@@ -184,6 +199,9 @@ def render(rows: list[dict]) -> str:
         "|" + "---|" * len(HEADER),
     ]
     lines += ["| " + " | ".join(str(row[h]) for h in HEADER) + " |" for row in rows]
+    if not_run:
+        lines += ["", "## Not run", "", "| experiment | why |", "|---|---|"]
+        lines += [f"| {name} | {why.replace('|', '/')} |" for name, why in sorted(not_run.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -204,9 +222,11 @@ def budget_commands(text: str) -> tuple[list[str], list[str]] | None:
     return None
 
 
-def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> None:
-    """Trains and evaluates each experiment with its CPU-budget command, as a user would run them."""
+def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> dict[str, str]:
+    """Trains and evaluates each experiment with its CPU-budget command, as a user would run them;
+    returns ``{experiment: why it has no result}`` for those that failed (the others go on)."""
     exe = Path(sys.executable).parent
+    failed: dict[str, str] = {}
     names = experiments or sorted(p.name.removesuffix(".yaml") for p in (conf / "experiment").iterdir()
                                   if p.name.endswith(".yaml"))  # fmt: skip
     for name in names:
@@ -217,14 +237,21 @@ def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> None:
         train_args, eval_args = commands
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         train_dir = root / "logs" / "train" / "runs" / f"{stamp}_{name}"
-        print(f"{name}: vidgen-train {' '.join(train_args)}", flush=True)
-        subprocess.run([str(exe / "vidgen-train"), *train_args, f"hydra.run.dir={train_dir}"], cwd=root,
-                       check=True)  # fmt: skip
-        eval_dir = root / "logs" / "eval" / "runs" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{name}"
+        eval_dir = root / "logs" / "eval" / "runs" / f"{stamp}_{name}"
         ckpt = train_dir / "checkpoints" / "last.ckpt"
-        print(f"{name}: vidgen-eval ckpt_path={ckpt} {' '.join(eval_args)}", flush=True)
-        command = [str(exe / "vidgen-eval"), f"ckpt_path={ckpt}", *eval_args, f"hydra.run.dir={eval_dir}"]
-        subprocess.run(command, cwd=root, check=True)
+        steps = [("vidgen-train", [*train_args, f"hydra.run.dir={train_dir}"]),
+                 ("vidgen-eval", [f"ckpt_path={ckpt}", *eval_args, f"hydra.run.dir={eval_dir}"])]  # fmt: skip
+        for entry, args in steps:
+            print(f"{name}: {entry} {' '.join(args)}", flush=True)
+            done = subprocess.run([str(exe / entry), *args], cwd=root, check=False, capture_output=True,
+                                  text=True)  # fmt: skip
+            if done.returncode != 0:
+                # the entrypoints print one message for a known error: the last line says why
+                reason = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+                failed[name] = f"{entry} failed: {reason[:300]}"
+                print(f"{name}: {failed[name]}", flush=True)
+                break
+    return failed
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -232,14 +259,21 @@ def main(argv: list[str] | None = None) -> Path:
 
     args = list(argv if argv is not None else sys.argv[1:])
     conf = conf_dir()
+    failed: dict[str, str] = {}
     if args and args[0] == "run":
         root = Path(".")
-        run_budgets(root, args[1:], conf)
+        failed = run_budgets(root, args[1:], conf)
+        notes_file = root / "logs" / "results_not_run.json"
+        notes = {**_read_json(notes_file), **failed}
+        for name in set(args[1:]) - set(failed):
+            notes.pop(name, None)
+        notes_file.parent.mkdir(parents=True, exist_ok=True)
+        notes_file.write_text(json.dumps(notes, indent=1))
     else:
         root = Path(args[0]) if args else Path(".")
     out = root / "docs" / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(collect(root / "logs", conf)))
+    out.write_text(render(collect(root / "logs", conf), _not_run(root / "logs", conf)))
     print(f"written: {out}")
     return out
 
