@@ -11,6 +11,8 @@ sides; the machine, versions, thread count and settings are recorded with them. 
 - ``data_throughput.py`` [data]: ``data_headroom``, datamodule samples/s / model samples/s.
 - ``sampling.py`` [sampling]: frames/s of each video model at 64x64.
 - ``eval_throughput.py`` [eval]: images/s through FID and vidgen-eval's metrics, frames/s of frame metrics.
+- ``quality_parity.py`` [quality_parity]: ``fid_ratio``, FID of vidgen's DCGAN / FID of the same algorithm
+  in a plain PyTorch loop, same steps, data, init and seeds (mean ± std over seeds).
 
 ``hand_loop.py`` is the hand-written reference; ``common.py`` holds the settings of each mode, the
 workloads, timing helpers and the report's frame. This file parses the options, runs the sections and
@@ -36,12 +38,13 @@ import data_throughput
 import eval_throughput
 import mfu
 import overhead
+import quality_parity
 import sampling
 import startup
 import variants
 from common import HERE, OPTION_MODELS, REPO, SETTINGS, TARGETS, headline, machine, markdown
 
-SECTIONS = ("peak", "overhead", "variants", "startup", "data", "sampling", "eval")
+SECTIONS = ("peak", "overhead", "variants", "startup", "data", "sampling", "eval", "quality_parity")
 
 
 def table_rows(res: dict) -> list[str]:
@@ -56,6 +59,7 @@ def table_rows(res: dict) -> list[str]:
         ("variants", variants.table_rows),
         ("sampling", sampling.table_rows),
         ("eval", eval_throughput.table_rows),
+        ("quality_parity", quality_parity.table_rows),
     ):
         if key in res:
             rows += rows_of(res[key])
@@ -123,6 +127,13 @@ def main(argv: list[str] | None = None) -> dict:
             data_dir = os.environ.get("VIDGEN_DATA_DIR") or str(REPO / "data")
             num, repeats = (2000, 3) if mode == "full" else (500, 1)
             res["eval"] = run("eval", None, lambda: eval_throughput.measure(num, repeats, data_dir))
+        if "quality_parity" in only:
+            # the same folder for the digits extractor as the eval section
+            data_dir = os.environ.get("VIDGEN_DATA_DIR") or str(REPO / "data")
+            message = "quality parity: FID of vidgen's DCGAN vs the hand-written loop ..."
+            res["quality_parity"] = run(
+                "quality_parity", message, lambda: quality_parity.measure(s, tmp, data_dir, mode)
+            )
         res["section_seconds"] = section_seconds
     res["machine"]["load_average_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0

@@ -3,7 +3,8 @@
 Each step uses the same nets and optimizers as vidgen (built from the same config; the optimizers from the
 family's own ``configure_optimizers``) and the same loss, written as pytorch/examples would: no logging,
 no checks, no callbacks. ``overhead.py`` times it against vidgen, ``mfu.py`` counts and profiles its
-FLOPs, ``variants.py`` times it with channels_last and torch.compile.
+FLOPs, ``variants.py`` times it with channels_last and torch.compile, ``quality_parity.py`` trains with
+its GAN step and compares the FID of what it learns with vidgen's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from torch import nn
 
 from common import intervals, loader
 from vidgen.value_range import to_unit
@@ -23,9 +25,17 @@ from vidgen.value_range import to_unit
 
 def hand_gan_step(model) -> Callable[[torch.Tensor], None]:
     """pytorch/examples' dcgan step with the same nets, optimizers and non-saturating loss (softplus)."""
-    g, d = model.generator, model.discriminator
     opt_g, opt_d = model.configure_optimizers()
-    latent_dim = model.latent_dim
+    return gan_step(model.generator, model.discriminator, opt_g, opt_d, model.latent_dim)
+
+
+def gan_step(
+    g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, latent_dim: int
+) -> Callable[[torch.Tensor], None]:
+    """One iteration of Goodfellow et al. 2014, Algorithm 1 (k = 1), with the non-saturating G loss, as
+    pytorch/examples' dcgan writes it: z ~ N(0, I) for the batch, one D update on the real batch and
+    ``G(z).detach()``, then one G update on the same fakes through the updated D. ``quality_parity.py``
+    trains with it; the other sections time it."""
 
     def step(real: torch.Tensor) -> None:
         fake = g(torch.randn(real.shape[0], latent_dim))

@@ -20,6 +20,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench  # noqa: E402
 import data_throughput  # noqa: E402
+import quality_parity  # noqa: E402
+from common import SETTINGS  # noqa: E402
 from startup_probe import FirstStepProbe  # noqa: E402
 
 
@@ -74,6 +76,33 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
     assert "| speed-up of channels_last | dcgan (vidgen, `model.<option>=true`) |" in table
     assert "| eval images/s | vidgen-eval image metrics |" in table and "| eval frames/s |" in table
     assert table in capsys.readouterr().out
+
+
+def test_quality_parity_trains_both_sides_and_scores_them_alike(tmp_path, data_dir, monkeypatch):
+    """The section through bench.py on tiny nets: every figure present, finite and positive; then the
+    same ``measure`` with zero steps, where both generators are their (shared) init: equal FIDs."""
+    monkeypatch.setenv("VIDGEN_DATA_DIR", str(data_dir))
+    res = bench.main(["--tiny", "--only", "quality_parity", "--out", str(tmp_path / "results")])
+    q = json.loads((tmp_path / "results" / "latest.json").read_text())["quality_parity"]
+    assert q["form"] == "tiny" and q["iterations"] == SETTINGS["tiny"]["parity_steps"] > 0
+    assert q["seeds"] == SETTINGS["tiny"]["parity_seeds"] and len(q["per_seed"]) == len(q["seeds"])
+    figures = ("fid_ratio_mean", "fid_vidgen_mean", "fid_hand_mean", "fid_untrained_mean", "fid_real_floor",
+               "vidgen_step_seconds_median", "hand_step_seconds_median",
+               "trained_over_untrained_max")  # fmt: skip
+    assert all(_positive(q[k]) for k in figures), {k: q[k] for k in figures}
+    assert math.isfinite(q["fid_ratio_std"]) and q["fid_ratio_std"] >= 0
+    for row in q["per_seed"]:
+        assert all(_positive(row[k]) for k in ("fid_vidgen", "fid_hand", "fid_ratio", "fid_untrained_vidgen"))
+        assert len(row["vidgen_step_seconds"]) == len(row["hand_step_seconds"]) == q["iterations"] - 1
+    # the same seed gives both sides the same untrained generator, scored by the same code
+    assert q["untrained_equal"] and isinstance(q["beats_untrained"], bool)
+    assert res["headline"]["fid_ratio"] == q["fid_ratio_mean"]
+    assert "| fid_ratio | dcgan_digits 8x1x32x32, 3 it" in (tmp_path / "results" / "latest.md").read_text()
+
+    zero = quality_parity.measure({**SETTINGS["tiny"], "parity_steps": 0}, tmp_path, str(data_dir), "tiny")
+    row = zero["per_seed"][0]
+    assert row["fid_vidgen"] == row["fid_hand"] == row["fid_untrained_vidgen"] == row["fid_untrained_hand"]
+    assert zero["fid_ratio_mean"] == 1.0 and row["generator_max_abs_diff"] == 0.0
 
 
 def test_data_section_leaves_the_data_folder_of_later_sections_alone(tmp_path, monkeypatch):
