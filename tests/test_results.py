@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from vidgen.cli.results import main
@@ -107,3 +108,17 @@ def test_every_stated_paper_number_names_its_source() -> None:
     )
     assert all(any(str(year) in v for year in range(2013, 2025)) for v in stated.values()), stated
     assert {"sngan_cifar10", "wgan_gp_cifar10", "convlstm_moving_mnist", "vae_mnist"} <= set(stated)
+
+
+def test_results_run_records_why_an_experiment_could_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make results-run` on CIFAR-10 with no CIFAR-10 files (no download here): the real vidgen-train
+    stops with its one-line data error, which the table lists instead of a row."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIDGEN_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    text = main(["run", "dcgan_cifar10"]).read_text()
+    why = json.loads((tmp_path / "logs" / "results_not_run.json").read_text())["dcgan_cifar10"]
+    assert why.startswith("vidgen-train failed: ") and "cifar" in why.lower() and "Traceback" not in why
+    assert f"| dcgan_cifar10 | {why.replace('|', '/')} |" in text.split("## Not run")[1]

@@ -20,6 +20,7 @@ model can do.
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 import shlex
@@ -222,6 +223,26 @@ def budget_commands(text: str) -> tuple[list[str], list[str]] | None:
     return None
 
 
+def _run_streaming(command: list[str], cwd: Path) -> tuple[int, list[str]]:
+    """Runs ``command`` with its output shown as it comes (feature-net training and progress included);
+    returns its exit code and its last lines."""
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    with subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            tail.append(line.rstrip())
+    return proc.returncode, list(tail)
+
+
+def _reason(tail: list[str]) -> str:
+    """The one-line message an entrypoint ends with on a known error (Hydra's hint and W&B lines skipped)."""
+    noise = ("Set the environment variable HYDRA_FULL_ERROR", "wandb:", "Error executing job")
+    lines = [line for line in tail if line.strip() and not line.startswith(noise)]
+    return lines[-1] if lines else "no output"
+
+
 def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> dict[str, str]:
     """Trains and evaluates each experiment with its CPU-budget command, as a user would run them;
     returns ``{experiment: why it has no result}`` for those that failed (the others go on)."""
@@ -243,12 +264,9 @@ def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> dict[s
                  ("vidgen-eval", [f"ckpt_path={ckpt}", *eval_args, f"hydra.run.dir={eval_dir}"])]  # fmt: skip
         for entry, args in steps:
             print(f"{name}: {entry} {' '.join(args)}", flush=True)
-            done = subprocess.run([str(exe / entry), *args], cwd=root, check=False, capture_output=True,
-                                  text=True)  # fmt: skip
-            if done.returncode != 0:
-                # the entrypoints print one message for a known error: the last line says why
-                reason = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
-                failed[name] = f"{entry} failed: {reason[:300]}"
+            returncode, tail = _run_streaming([str(exe / entry), *args], root)
+            if returncode != 0:
+                failed[name] = f"{entry} failed: {_reason(tail)[:300]}"
                 print(f"{name}: {failed[name]}", flush=True)
                 break
     return failed
