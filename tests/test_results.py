@@ -69,7 +69,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     mnist = _row(text, "dcgan_mnist")
     assert (mnist["metric"], mnist["ours"], mnist["real floor"]) == ("test/fid_mnist", "70.5", "2.25")
     assert mnist["N"] == "10000 gen. vs 10000 real" and mnist["verdict"] == "result"
-    assert mnist["budget"] == "150 steps, 61 s" and mnist["commit"] == "abc123"
+    assert mnist["budget"] == "150 optimizer steps, 61 s" and mnist["commit"] == "abc123"
     assert mnist["run"] == "logs/train/runs/2026-01-02_00-00-00"
     default = _row(text, "default")
     assert (default["metric"], default["ours"], default["verdict"]) == (

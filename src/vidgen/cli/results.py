@@ -115,7 +115,7 @@ def _verdict(key: str, value: float, baselines: dict[str, float]) -> str:
 def _budget(run: Path, trainer: dict) -> str:
     info = _read_json(run / "run.json")
     if info:
-        return f"{info['global_step']} steps, {info['wall_seconds']:.0f} s"
+        return f"{info['global_step']} optimizer steps, {info['wall_seconds']:.0f} s"
     return f"{trainer.get('max_epochs')} epochs x {trainer.get('limit_train_batches') or 'all'} batches"
 
 
