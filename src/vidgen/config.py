@@ -33,6 +33,21 @@ _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 _UNKNOWN = None  # "cannot tell" answer of _accepts
 
 
+def hydra_config() -> DictConfig | None:
+    """The running Hydra job's ``hydra`` config node, or None outside a Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def is_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
+    from hydra.types import RunMode
+
+    hydra = hydra_config()
+    return hydra is not None and hydra.mode == RunMode.MULTIRUN
+
+
 def _choices() -> dict[str, str]:
     """The ``group -> option`` choices Hydra composed, e.g. ``{"model": "dcgan"}``; empty outside Hydra."""
     try:

@@ -32,12 +32,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from hydra.types import RunMode
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, open_dict, read_write
 
 from vidgen.callbacks.guards import FiniteLossCheck
-from vidgen.config import build, check_compatibility, check_config
+from vidgen.config import build, check_compatibility, check_config, hydra_config, is_multirun
 from vidgen.errors import CheckpointError
 from vidgen.utils.files import atomic_torch_save, atomic_write_json, check_writable
 from vidgen.wandb_run import identity, name_run
@@ -61,12 +60,6 @@ def job_errors_to_log() -> Iterator[None]:
     except Exception as e:
         log.debug(f"{e.__class__.__name__}: {e}", exc_info=True)
         raise
-
-
-def _hydra_config() -> DictConfig | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    return HydraConfig.get() if HydraConfig.initialized() else None
 
 
 class RunContext:
@@ -110,10 +103,6 @@ class RunContext:
             else:
                 os.environ[key] = value
 
-    def _multirun(self) -> bool:
-        hydra = _hydra_config()
-        return hydra is not None and hydra.mode == RunMode.MULTIRUN
-
     def _prepare_ddp_relaunch(self) -> None:
         """Lightning's ``ddp`` re-runs this script for ranks > 0 with ``sys.argv`` + ``hydra.run.dir``.
 
@@ -122,14 +111,14 @@ class RunContext:
         ``hydra.run.dir`` (which Lightning passes on) at this job's folder, so ranks share it.
         """
         strategy = self.cfg.trainer.get("strategy")
-        hydra = _hydra_config()
+        hydra = hydra_config()
         if hydra is None or not isinstance(strategy, str) or not strategy.startswith("ddp"):
             return
         if any(word in strategy for word in ("spawn", "fork", "notebook")):
             return  # these start processes without re-running the script
         with read_write(hydra), open_dict(hydra):
             hydra.run.dir = str(self.output_dir.resolve())
-        if self._multirun():
+        if is_multirun():
             sys.argv = [sys.argv[0], *hydra.overrides.task, "hydra.mode=RUN"]
 
     def build(self, group: str, **kwargs: Any) -> Any:
@@ -179,17 +168,18 @@ class RunContext:
 def source_commit() -> str | None:
     """The git commit of the vidgen source that ran (``+dirty`` with uncommitted changes), or None
     outside a git checkout (an installed wheel)."""
-    source = Path(__file__).resolve().parent
     try:
-
-        def git(*args: str) -> str:
-            return subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, check=True,
-                                  timeout=10).stdout.strip()  # fmt: skip
-
-        commit = git("rev-parse", "--short=10", "HEAD")
-        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        commit = _git("rev-parse", "--short=10", "HEAD")
+        return commit + ("+dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _git(*args: str) -> str:
+    """``git <args>`` run in vidgen's source folder; its output."""
+    done = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+                          check=True, timeout=10)  # fmt: skip
+    return done.stdout.strip()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -13,6 +13,12 @@ from pathlib import Path
 import yaml
 
 
+def training_run_dir(ckpt_path: str | Path) -> Path | None:
+    """The run folder of a checkpoint in ``<run>/checkpoints/``, else None."""
+    path = Path(ckpt_path).resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
 def load_run(folder: str | Path) -> dict:
     """One run: ``folder``, ``status``, ``overrides`` (list), ``metrics`` (final), ``history`` (CSV rows)."""
     folder = Path(folder)

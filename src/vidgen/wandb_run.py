@@ -27,6 +27,9 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
+from vidgen.config import hydra_config, is_multirun
+from vidgen.run_folders import training_run_dir
+
 # Summaries by the words of a metric's name (``val/fid_digits`` -> fid): the first word found decides.
 LOWER_IS_BETTER = frozenset({"fid", "kid", "fd", "mse", "mae", "loss", "nll", "recon", "bpd"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "ssim", "psnr", "is", "precision", "recall", "elbo"})
@@ -118,15 +121,9 @@ def identity(loggers: list) -> dict[str, str] | None:
     return None
 
 
-def _hydra() -> DictConfig | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    return HydraConfig.get() if HydraConfig.initialized() else None
-
-
 def experiment_name(cfg: DictConfig) -> str:
     """The ``experiment`` option; without one the model and data options stand for it (``dcgan_digits``)."""
-    hydra = _hydra()
+    hydra = hydra_config()
     choices = hydra.runtime.choices if hydra is not None else {}
     base = choices.get("experiment") or "_".join(str(choices[g]) for g in ("model", "data") if choices.get(g))
     return base or str(cfg.get("task_name", "run"))
@@ -135,7 +132,7 @@ def experiment_name(cfg: DictConfig) -> str:
 def run_name(cfg: DictConfig) -> str:
     """``<experiment> <overrides>``, e.g. ``dcgan_digits loss=gan_hinge seed=3``, without the overrides
     that do not change what is learned (paths, loggers, tags, ...; ``NOT_IN_NAME``)."""
-    hydra = _hydra()
+    hydra = hydra_config()
     if hydra is None:
         return experiment_name(cfg)
     named_by = {"experiment"} if hydra.runtime.choices.get("experiment") else {"model", "data"}
@@ -156,10 +153,8 @@ def name_run(cfg: DictConfig) -> None:
     wandb = (cfg.get("logger") or {}).get("wandb")
     if wandb is None or wandb.get("id"):
         return
-    from hydra.types import RunMode
-
-    hydra = _hydra()
-    multirun = hydra is not None and hydra.mode == RunMode.MULTIRUN
+    hydra = hydra_config()
+    multirun = is_multirun()
     with open_dict(cfg):
         if wandb.get("name") is None:
             wandb.name = run_name(cfg)
@@ -170,12 +165,6 @@ def name_run(cfg: DictConfig) -> None:
                 wandb.group = experiment_name(cfg)
         if multirun:
             wandb.tags = [*(wandb.tags or []), *[o[:64] for o in hydra.overrides.task]]
-
-
-def training_run_dir(ckpt_path: str | Path) -> Path | None:
-    """The run folder of a checkpoint in ``<run>/checkpoints/``, else None."""
-    path = Path(ckpt_path).resolve()
-    return path.parent.parent if path.parent.name == "checkpoints" else None
 
 
 def for_checkpoint(cfg: DictConfig, checkpoint: dict, ckpt_path: str) -> None:

@@ -218,9 +218,9 @@ class SampleQualityCallback(L.Callback):
         self.metric.reset_fakes()
         self.untrained.to(pl_module.device).eval()
         self._fakes(trainer, self.untrained, num)
-        skip = ("n_", "feature_extractor_", "real_floor")
         for key, value in self.metric.compute().items():
-            if not key.startswith(skip) and not key.endswith(skip):
+            # the sample metrics only: not the counts, the space's accuracy or the real floor (all unchanged)
+            if not key.startswith(("n_", "feature_extractor_")) and not key.endswith("real_floor"):
                 pl_module.log(f"test/{key}_untrained", float(value))
 
     def _check_accuracy(self, values: dict[str, float], split: str, data_kind: str) -> None:

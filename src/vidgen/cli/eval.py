@@ -85,8 +85,8 @@ def write_beside_training_run(metrics: dict[str, float], ckpt_path: str, output_
     """``<training run>/eval/<this eval's folder name>/metrics.json`` (and ``eval.json``: the checkpoint
     and this eval's folder), so the training run's folder holds its test results; None when the checkpoint
     is not in a run's ``checkpoints/`` folder or that run's folder cannot be written."""
+    from vidgen.run_folders import training_run_dir
     from vidgen.utils.files import atomic_write_json
-    from vidgen.wandb_run import training_run_dir
 
     trained = training_run_dir(ckpt_path)
     if trained is None or trained == output_dir.resolve():

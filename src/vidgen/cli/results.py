@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from vidgen.run_folders import training_run_dir
+
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
@@ -56,6 +58,13 @@ def _experiment(run: Path) -> str:
         if override.startswith("experiment="):
             return override.split("=", 1)[1]
     return "default"
+
+
+def experiment_names(conf: Traversable) -> list[str]:
+    """The options of the ``experiment`` group, sorted."""
+    return sorted(
+        p.name.removesuffix(".yaml") for p in (conf / "experiment").iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def _experiment_text(conf: Traversable, experiment: str) -> str:
@@ -125,7 +134,9 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
     for run in sorted((log_dir / "eval" / "runs").glob("*/")):
         cfg = _read_yaml(run / ".hydra" / "config.yaml") or {}
         if cfg.get("ckpt_path") and (run / "metrics.json").is_file():
-            evals[Path(cfg["ckpt_path"]).resolve().parent.parent] = run
+            trained = training_run_dir(cfg["ckpt_path"])
+            if trained is not None:
+                evals[trained] = run
     rows: dict[str, dict] = {}
     for run in sorted((log_dir / "train" / "runs").glob("*/")):
         if not (run / "metrics.json").is_file():
@@ -167,9 +178,7 @@ def _not_run(log_dir: Path, conf: Traversable) -> dict[str, str]:
     """Experiments with no training run in ``log_dir``: why (the last ``results-run`` failure), or that
     none was made."""
     failures = _read_json(log_dir / "results_not_run.json")
-    names = sorted(
-        p.name.removesuffix(".yaml") for p in (conf / "experiment").iterdir() if p.name.endswith(".yaml")
-    )
+    names = experiment_names(conf)
     ran = {
         _experiment(run)
         for run in (log_dir / "train" / "runs").glob("*/")
@@ -248,8 +257,7 @@ def run_budgets(root: Path, experiments: list[str], conf: Traversable) -> dict[s
     returns ``{experiment: why it has no result}`` for those that failed (the others go on)."""
     exe = Path(sys.executable).parent
     failed: dict[str, str] = {}
-    names = experiments or sorted(p.name.removesuffix(".yaml") for p in (conf / "experiment").iterdir()
-                                  if p.name.endswith(".yaml"))  # fmt: skip
+    names = experiments or experiment_names(conf)
     for name in names:
         commands = budget_commands(_experiment_text(conf, name))
         if commands is None:

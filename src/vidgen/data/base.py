@@ -198,8 +198,14 @@ class VidgenDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def train_sampler(self) -> Sampler | None:
+        """The training loader's order, for data whose items need more than an index (e.g. the epoch of
+        sequences made afresh each epoch); None: the index shuffled each epoch. ``splits`` is set up."""
+        return None
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        self.setup("fit")
+        return self._loader("train", shuffle=True, sampler=self.train_sampler())
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
 from vidgen.data.base import RawSplits, TrainTestImageDataModule, data_error, sha256_of
 
@@ -244,8 +244,5 @@ class MNISTDataModule(TrainTestImageDataModule):
                 for split, ds in self.splits.items()
             }
 
-    def train_dataloader(self) -> DataLoader:
-        if not self.binarize:
-            return super().train_dataloader()
-        self.setup("fit")
-        return self._loader("train", shuffle=True, sampler=DrawSeededSampler(len(self.splits["train"])))
+    def train_sampler(self) -> Sampler | None:
+        return DrawSeededSampler(len(self.splits["train"])) if self.binarize else None

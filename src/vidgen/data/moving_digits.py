@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import Sampler
 
 from vidgen.data.base import RawSplits, VideoDataModule, resize_uint8, train_val_test_split
 from vidgen.data.bouncing import SPLIT_STREAMS, BouncingDigitsDataset, EpochSampler
@@ -151,8 +151,5 @@ class MovingDigitsDataModule(VideoDataModule):
         self.setup("test")
         return f"generated {len(self.splits['test']):,}, split_seed {self.split_seed}"
 
-    def train_dataloader(self) -> DataLoader:
-        if self.train_sequences == "fixed":
-            return super().train_dataloader()
-        self.setup("fit")
-        return self._loader("train", shuffle=True, sampler=EpochSampler(len(self.splits["train"])))
+    def train_sampler(self) -> Sampler | None:
+        return EpochSampler(len(self.splits["train"])) if self.train_sequences == "fresh" else None
