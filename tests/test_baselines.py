@@ -54,3 +54,24 @@ def test_frame_predictor_logs_copy_last_and_context_mean_baselines(tmp_path: Pat
     )
     # and the model's own numbers sit beside them
     assert "test/mse_per_frame" in metrics and "test/ssim_copy_last" in metrics
+
+
+def test_vae_logs_the_exact_nll_of_independent_pixels_beside_its_iwae_nll(tmp_path: Path, data_dir: Path) -> None:
+    """The likelihood baseline: Bernoulli pixels with the training images' mean intensities, its NLL of
+    the test images computed here with NumPy from the same splits."""
+    overrides = ["model=vae_mlp", "loss=elbo", "model.nll_samples=2", "data.image_size=16",
+                 "data.value_range=[0,1]", "logger=csv"]  # fmt: skip
+    cfg = compose_train(overrides, tmp_path, data_dir)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
+
+    train = np.stack([x.numpy() for x, _ in datamodule.splits["train"]]).astype(np.float64)
+    test = np.concatenate([x.numpy() for x, _ in datamodule.test_dataloader()]).astype(np.float64)
+    p = np.clip(train.mean(axis=0), 1e-4, 1 - 1e-4)
+    nll = -(test * np.log(p) + (1 - test) * np.log1p(-p)).reshape(len(test), -1).sum(1).mean()
+    assert metrics["test/nll_iwae_k2_nats_pixel_marginal"] == pytest.approx(nll, rel=1e-5)
+    assert metrics["test/n_images"] == len(test)
+    # an untrained decoder (logits near 0: p = 1/2 everywhere) is far worse than the pixel means
+    assert metrics["test/nll_iwae_k2_nats"] > 1.5 * nll

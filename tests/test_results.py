@@ -32,7 +32,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     _run(runs / "2026-01-01_00-00-00", ["experiment=dcgan_mnist"], trainer, {"val/fid_mnist": 90.0})
     newest = _run(runs / "2026-01-02_00-00-00", ["experiment=dcgan_mnist"], trainer, {"val/fid_mnist": 80.0})
     (newest / "run.json").write_text(
-        json.dumps({"wall_seconds": 61.4, "global_step": 150, "commit": "abc123"})
+        json.dumps({"wall_seconds": 80.2, "train_seconds": 61.4, "global_step": 150, "commit": "abc123"})
     )
     _run(runs / "2026-01-03_00-00-00", [], {"trainer": {"max_epochs": 25}}, {"val/fid_digits": 150.0})
     ckpt = newest / "checkpoints" / "last.ckpt"

@@ -31,6 +31,10 @@ def test_fast_dev_run_of_the_default_config(tmp_path: Path, data_dir: Path, capl
     assert {"train/d_loss_step", "train/g_loss_step", "val/fid_digits"} <= set(metrics)
     assert all(v is not None for v in metrics.values())
     assert json.loads((tmp_path / "cached" / "metrics.json").read_text()) == metrics
+    # the budget of the run: the training loop alone, within the whole job's wall time
+    info = json.loads((tmp_path / "cached" / "run.json").read_text())
+    # one fast_dev_run batch: a GAN iteration is two optimizer steps (D, then G)
+    assert info["global_step"] == 2 and 0 < info["train_seconds"] <= info["wall_seconds"]
 
     # without it, a debug run does not train one: it skips the metric and says so
     fresh = tmp_path / "fresh_data"

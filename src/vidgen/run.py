@@ -133,7 +133,8 @@ class RunContext:
 
     def build_trainer(self, callbacks: list, loggers: list) -> L.Trainer:
         """The trainer, plus what every run needs: config/RNG in checkpoints, atomic writes, NaN guard."""
-        run_callbacks = [RunStateCheckpoint(self.resolved), FiniteLossCheck()]
+        self.clock = TrainingClock()
+        run_callbacks = [RunStateCheckpoint(self.resolved), FiniteLossCheck(), self.clock]
         return self.build("trainer", callbacks=[*callbacks, *run_callbacks], logger=loggers,
                           plugins=[AtomicCheckpointIO()])  # fmt: skip
 
@@ -158,6 +159,8 @@ class RunContext:
     def _run_info(self, trainer: L.Trainer) -> dict[str, Any]:
         return {
             "wall_seconds": round(time.perf_counter() - self.started, 1),
+            # the fit loop alone: not the set-up before it (data, a first-use feature net) or the test
+            "train_seconds": self.clock.seconds,
             "global_step": trainer.global_step,
             "epochs": trainer.current_epoch,
             "commit": source_commit(),
@@ -191,6 +194,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options.")
         atomic_torch_save(checkpoint, Path(path))
+
+
+class TrainingClock(L.Callback):
+    """Wall seconds of the training loop (its validation and epoch-end metrics included), None before
+    one ran: the budget of a run, apart from its set-up and test."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.seconds: float | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.started is not None:
+            self.seconds = round(time.perf_counter() - self.started, 1)
 
 
 class RunStateCheckpoint(L.Callback):

@@ -41,7 +41,12 @@ MAIN_METRICS = ("test/fid_", "test/mse_per_frame", "test/nll_iwae_", "val/fid_",
 # a result must beat its best trivial baseline by this factor (lower-is-better metrics) to count as one
 CLEAR_MARGIN = 0.8
 # suffixes of the baselines' keys and their names in the table
-BASELINE_NAMES = {"untrained": "untrained", "copy_last": "copy last frame", "context_mean": "context mean"}
+BASELINE_NAMES = {
+    "untrained": "untrained",
+    "copy_last": "copy last frame",
+    "context_mean": "context mean",
+    "pixel_marginal": "independent pixels",
+}
 HIGHER_IS_BETTER = ("ssim", "psnr", "is_", "accuracy", "precision", "recall")
 
 
@@ -103,9 +108,10 @@ def _sample_count(metrics: dict, key: str) -> str:
 
 
 def _baselines(metrics: dict, key: str) -> dict[str, float]:
-    suffixes = {"untrained": "untrained", "copy_last": "copy last frame", "context_mean": "context mean"}
     return {
-        name: metrics[f"{key}_{s}"] for s, name in suffixes.items() if metrics.get(f"{key}_{s}") is not None
+        name: metrics[f"{key}_{s}"]
+        for s, name in BASELINE_NAMES.items()
+        if metrics.get(f"{key}_{s}") is not None
     }
 
 
@@ -123,8 +129,10 @@ def _verdict(key: str, value: float, baselines: dict[str, float]) -> str:
 
 def _budget(run: Path, trainer: dict) -> str:
     info = _read_json(run / "run.json")
-    if info:
-        return f"{info['global_step']} optimizer steps, {info['wall_seconds']:.0f} s"
+    if info.get("train_seconds") is not None:
+        return f"{info['global_step']} optimizer steps, {info['train_seconds']:.0f} s"
+    if info:  # runs from before train_seconds: the whole job, set-up included
+        return f"{info['global_step']} optimizer steps, {info['wall_seconds']:.0f} s (whole job)"
     return f"{trainer.get('max_epochs')} epochs x {trainer.get('limit_train_batches') or 'all'} batches"
 
 
@@ -196,12 +204,14 @@ def render(rows: list[dict], not_run: dict[str, str] | None = None) -> str:
         "every experiment's `# CPU budget` command. Do not edit by hand.",
         "",
         "- **baselines** are measured the same way on the same test data in the same run: the untrained",
-        "  model (generators), the last context frame repeated and the context mean (frame predictors).",
+        "  model (generators), the last context frame repeated and the context mean (frame predictors),",
+        "  independent pixels with the training images' mean intensities (likelihoods: its exact NLL).",
         "- **real floor**: the metric of real training images against the test images at the same N, the",
         "  best a generator can reach at that N.",
         f"- **verdict**: `result` when the run beats its best baseline clearly (by {1 - CLEAR_MARGIN:.0%});",
         "  otherwise `smoke test`: the budget shows the code runs, not what the model can do.",
-        "- **budget**: optimizer steps and wall time of training on this 2-core CPU (not including eval).",
+        "- **budget**: optimizer steps and wall time of the training loop (validation included; data set-up,",
+        "  a first-use feature-network training and the test not) on this 2-core CPU.",
         "- Numbers at small N are biased (FID upward) and comparable only with runs at the same N; the",
         "  papers' numbers use other feature networks (Inception) and far longer training.",
         "",
