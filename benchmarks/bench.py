@@ -5,7 +5,7 @@ sides; the machine, versions, thread count and settings are recorded with them. 
 (``--only`` name in brackets), each saying what it measures and how:
 
 - ``overhead.py`` [overhead]: ``overhead_ratio``, vidgen steps/s / hand-written loop steps/s.
-- ``mfu.py`` [peak, and with overhead]: ``mfu``, model FLOPs x vidgen steps/s / fp32 GEMM peak.
+- ``mfu.py`` [peak, and with overhead]: ``mfu``, model FLOPs x vidgen steps/s / theoretical fp32 peak.
 - ``variants.py`` [variants]: speed-up of channels_last and torch.compile, by hand and through vidgen.
 - ``startup.py`` [startup]: ``startup_ratio``, ``vidgen-train`` to its first step / the imports.
 - ``data_throughput.py`` [data]: ``data_headroom``, datamodule samples/s / model samples/s.
@@ -13,6 +13,9 @@ sides; the machine, versions, thread count and settings are recorded with them. 
 - ``eval_throughput.py`` [eval]: images/s through FID and vidgen-eval's metrics, frames/s of frame metrics.
 - ``quality_parity.py`` [quality_parity]: ``fid_ratio``, FID of vidgen's DCGAN / FID of the same algorithm
   in a plain PyTorch loop, same steps, data, init and seeds (mean ± std over seeds).
+- ``time_to_quality.py`` [time_to_quality]: ``time_to_quality_ratio``, the hand loop's wall time / the
+  default ``vidgen-train`` run's (validation FID, grids, checkpoints, loggers included), same iterations,
+  both FIDs in one feature space.
 
 ``hand_loop.py`` is the hand-written reference; ``common.py`` holds the settings of each mode, the
 workloads, timing helpers and the report's frame. This file parses the options, runs the sections and
@@ -41,18 +44,29 @@ import overhead
 import quality_parity
 import sampling
 import startup
+import time_to_quality
 import variants
 from common import HERE, OPTION_MODELS, REPO, SETTINGS, TARGETS, headline, machine, markdown
 
-SECTIONS = ("peak", "overhead", "variants", "startup", "data", "sampling", "eval", "quality_parity")
+SECTIONS = (
+    "peak",
+    "overhead",
+    "variants",
+    "startup",
+    "data",
+    "sampling",
+    "eval",
+    "quality_parity",
+    "time_to_quality",
+)
 
 
 def table_rows(res: dict) -> list[str]:
     """The rows of latest.md, section by section, for the sections that ran."""
-    rows = []
+    rows = mfu.peak_rows(res["peak"]) if "peak" in res else []
     if "overhead" in res:
         rows += overhead.table_rows(res["overhead"])
-        rows += mfu.table_rows(res["overhead"], res["peak"]["flops_per_s"])
+        rows += mfu.table_rows(res["overhead"], res["peak"])
     for key, rows_of in (
         ("startup", startup.table_rows),
         ("data", data_throughput.table_rows),
@@ -60,6 +74,7 @@ def table_rows(res: dict) -> list[str]:
         ("sampling", sampling.table_rows),
         ("eval", eval_throughput.table_rows),
         ("quality_parity", quality_parity.table_rows),
+        ("time_to_quality", time_to_quality.table_rows),
     ):
         if key in res:
             rows += rows_of(res[key])
@@ -103,13 +118,13 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if "peak" in only or "overhead" in only:
-            res["peak"] = run("peak", "fp32 GEMM peak ...", lambda: mfu.gemm_peak(s["gemm"]))
+            message = "fp32 peak: theoretical (from the CPU) and the best measured kernel ..."
+            res["peak"] = run("peak", message, lambda: mfu.peak(s["gemm"]))
         if "overhead" in only:
             message = "overhead: hand-written loop vs vidgen ..."
             res["overhead"] = run("overhead", message, lambda: overhead.measure(s, tmp))
-            res["peak"] = run("peak", None, lambda: mfu.remeasure_peak(res["peak"]))
-            peak = res["peak"]["flops_per_s"]
-            run("overhead", None, lambda: mfu.add_mfu(res["overhead"], peak, s, tmp))
+            res["peak"] = run("peak", None, lambda: mfu.peak(s["gemm"], before=res["peak"]))
+            run("overhead", None, lambda: mfu.add_mfu(res["overhead"], res["peak"], s, tmp))
         if "variants" in only:
             message = "variants: channels_last / torch.compile vs eager (hand loop and vidgen) ..."
             res["variants"] = run("variants", message, lambda: variants.measure(s, tmp))
@@ -133,6 +148,12 @@ def main(argv: list[str] | None = None) -> dict:
             message = "quality parity: FID of vidgen's DCGAN vs the hand-written loop ..."
             res["quality_parity"] = run(
                 "quality_parity", message, lambda: quality_parity.measure(s, tmp, data_dir, mode)
+            )
+        if "time_to_quality" in only:
+            data_dir = os.environ.get("VIDGEN_DATA_DIR") or str(REPO / "data")
+            message = "time to quality: the default vidgen-train run vs the hand loop, same iterations ..."
+            res["time_to_quality"] = run(
+                "time_to_quality", message, lambda: time_to_quality.measure(s, tmp, data_dir)
             )
         res["section_seconds"] = section_seconds
     res["machine"]["load_average_end"] = os.getloadavg()

@@ -67,8 +67,25 @@ def hand_sequence_step(model) -> Callable[[torch.Tensor], None]:
     return step
 
 
+def hand_vae_step(model) -> Callable[[torch.Tensor], None]:
+    """Kingma & Welling's step as pytorch/examples' vae writes it: encode, one reparameterised z, decode,
+    the negative ELBO (the family's own ``ELBOLoss``, so the same likelihood and beta), one Adam step."""
+    net, loss_fn, opt = model.net, model.loss, model.configure_optimizers()
+
+    def step(x: torch.Tensor) -> None:
+        target = to_unit(x, model.value_range).clamp(0, 1)
+        mu, logvar = net.encode(target)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        loss = loss_fn(net.decode(z), target, mu, logvar)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 # One hand-written step per workload of common.WORKLOADS: an unknown workload fails here, not silently.
-HAND_STEPS = {"dcgan": hand_gan_step, "convlstm": hand_sequence_step}
+HAND_STEPS = {"dcgan": hand_gan_step, "convlstm": hand_sequence_step, "vae": hand_vae_step}
 
 
 def hand_step(name: str, model) -> Callable[[torch.Tensor], None]:

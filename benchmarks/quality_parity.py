@@ -52,6 +52,7 @@ from common import StepClock, intervals
 from hand_loop import gan_step
 from vidgen.callbacks.sample_quality import CHUNK
 from vidgen.config import compose_config
+from vidgen.families.memory_format import to_channels_last
 from vidgen.metrics.feature_spaces import FeatureSpace, feature_space
 from vidgen.metrics.sample_quality import sample_quality
 from vidgen.run import RunContext
@@ -127,16 +128,9 @@ def hand_samples(g: nn.Module, num: int) -> torch.Tensor:
 
 
 def in_memory_format(net: nn.Module, fmt: torch.memory_format) -> nn.Module:
-    """``net`` with its 4-D weights laid out by ``weight.contiguous(memory_format=fmt)``, the layout
-    ``model.channels_last`` gives vidgen's nets. (``net.to(memory_format=fmt)`` differs on weights with one
-    input or output channel, which both layouts describe: it restrides them, and the first conv of D on
-    1-channel images then runs channels-last, not NCHW: the same values to float rounding, other kernels.)
-    """
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.ndim == 4:
-                p.data = p.data.contiguous(memory_format=fmt)
-    return net
+    """``net`` laid out as ``model.channels_last`` lays out vidgen's nets (``to_channels_last``), or as
+    built for ``torch.contiguous_format``: both sides run the same kernels."""
+    return to_channels_last(net) if fmt == torch.channels_last else net
 
 
 def adam(net: nn.Module, opt: DictConfig) -> torch.optim.Adam:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import WORKLOADS, fake_batch, rate, time_vidgen, workload_cfg
+from common import fake_batch, rate, time_vidgen, workload_cfg
 from hand_loop import time_hand
 
 # The per-model options through vidgen (every model config defaults to model.compile=false; the VAE
@@ -30,7 +30,8 @@ VIDGEN_VARIANTS = {
 def measure(s: dict, tmp: Path) -> dict[str, dict]:
     """``{model: {side: {variant: {steps_per_s, speedup, batch_shape}}}}``, side ``hand`` or ``vidgen``."""
     out = {}
-    for name in [*WORKLOADS, *s.get("option_models", [])]:
+    # the VAE's layouts are measured as an option model (vae_conv), not here
+    for name in ["dcgan", "convlstm", *s.get("option_models", [])]:
         batch = fake_batch(workload_cfg(name, s, tmp / f"variants_{name}"))
         kinds = ["eager", "channels_last", *(["compile"] if s["compile"] and name == "dcgan" else [])]
         # the option models are measured through vidgen only

@@ -56,7 +56,7 @@ def test_frame_predictor_logs_copy_last_and_context_mean_baselines(tmp_path: Pat
     assert "test/mse_per_frame" in metrics and "test/ssim_copy_last" in metrics
 
 
-def test_vae_logs_the_exact_nll_of_independent_pixels_beside_its_iwae_nll(tmp_path: Path, data_dir: Path) -> None:
+def test_vae_logs_the_exact_nll_of_independent_pixels_beside_its_iwae(tmp_path: Path, data_dir: Path) -> None:
     """The likelihood baseline: Bernoulli pixels with the training images' mean intensities, its NLL of
     the test images computed here with NumPy from the same splits."""
     overrides = ["model=vae_mlp", "loss=elbo", "model.nll_samples=2", "data.image_size=16",

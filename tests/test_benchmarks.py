@@ -20,8 +20,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench  # noqa: E402
 import data_throughput  # noqa: E402
+import mfu  # noqa: E402
 import quality_parity  # noqa: E402
-from common import SETTINGS  # noqa: E402
+from common import SETTINGS, TARGETS  # noqa: E402
 from startup_probe import FirstStepProbe  # noqa: E402
 
 
@@ -50,12 +51,17 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
 
     res = json.loads((out / "latest.json").read_text())
     assert res["machine"]["torch_threads"] == torch.get_num_threads()
-    assert _positive(res["peak"]["flops_per_s"])
-    for name in ("dcgan", "convlstm"):
+    peak = res["peak"]
+    assert _positive(peak["flops_per_s"]) and peak["cores"] >= 1 and peak["flops_per_cycle_per_core"] >= 1
+    # every measured kernel stays below the theoretical peak, so no MFU can exceed 1
+    assert set(peak["best_kernel"]["kernels"]) == {"gemm_128", "gemm_256", "conv3x3_64x64x32x32"}
+    assert max(peak["best_kernel"]["kernels"].values()) <= peak["flops_per_s"]
+    for name in ("dcgan", "convlstm", "vae"):
         row = res["overhead"][name]
         timed = row["steps_timed"] * row["repeats"]
         assert len(row["hand_step_seconds"]) == len(row["vidgen_step_seconds"]) == timed
         assert _positive(row["overhead_ratio"]) and _positive(row["mfu"])
+        assert row["mfu"] <= 1 and row["mfu_hand"] <= 1 and row["mfu"] <= row["mfu_of_best_kernel"]
         assert row["flops_per_step"] > 0 and "convolution" in " ".join(row["flops_by_op"])
         assert row["top_ops_by_time"]
     # the options measured by hand and through vidgen (model.channels_last) for DCGAN, by hand for ConvLSTM
@@ -69,10 +75,16 @@ def test_bench_tiny_writes_ratios_and_table(tmp_path, data_dir, monkeypatch, cap
     assert _positive(res["data"][0]["ratio"])
     assert _positive(res["headline"]["overhead_ratio"]) and _positive(res["headline"]["data_headroom"])
     assert all(_positive(v) for v in res["eval"]["images_per_s"].values())
+    assert set(res["eval"]["images_per_s"]) == {"torchmetrics_fid", "vidgen_fid", "vidgen_all"}
+    assert _positive(res["eval"]["eval_ratio"]) and res["headline"]["eval_ratio"] == res["eval"]["eval_ratio"]
+    assert set(res["eval"]["metric_seconds"]) == {"fid", "kid", "is", "precision_recall"}
+    # every target has its headline key (None when its section did not run)
+    assert set(TARGETS) | {"fid_ratio"} == set(res["headline"]) and res["headline"]["mfu"] <= 1
     assert _positive(res["eval"]["frame_metrics_frames_per_s"])
     assert set(res["section_seconds"]) == {"peak", "overhead", "variants", "sampling", "data", "eval"}
     table = (out / "latest.md").read_text()
-    assert "| overhead_ratio | dcgan" in table and "| mfu | convlstm" in table
+    assert "| overhead_ratio | dcgan" in table and "| mfu | convlstm" in table and "| mfu | vae" in table
+    assert "| fp32 peak | theoretical |" in table and "| eval_ratio |" in table
     assert "| speed-up of channels_last | dcgan (vidgen, `model.<option>=true`) |" in table
     assert "| eval images/s | vidgen-eval image metrics |" in table and "| eval frames/s |" in table
     assert table in capsys.readouterr().out
@@ -103,6 +115,51 @@ def test_quality_parity_trains_both_sides_and_scores_them_alike(tmp_path, data_d
     row = zero["per_seed"][0]
     assert row["fid_vidgen"] == row["fid_hand"] == row["fid_untrained_vidgen"] == row["fid_untrained_hand"]
     assert zero["fid_ratio_mean"] == 1.0 and row["generator_max_abs_diff"] == 0.0
+
+
+CPUINFO = """processor\t: {n}
+physical id\t: 0
+core id\t: {core}
+cpu MHz\t\t: 2000.000
+flags\t\t: fpu sse avx avx2 fma {extra}
+
+"""
+
+
+@pytest.mark.parametrize(
+    ("cores", "extra", "expected"),
+    [
+        # two hyper-threads of one AVX-512 core: 1 core x 2 GHz x 16 lanes x 2 (FMA) x 2 units
+        ([0, 0], "avx512f", 1 * 2e9 * 16 * 2 * 2),
+        # four AVX2 cores: 4 x 2 GHz x 8 x 2 x 2
+        ([0, 1, 2, 3], "", 4 * 2e9 * 8 * 2 * 2),
+    ],
+)
+def test_theoretical_peak_counts_physical_cores_clock_and_vector_width(cores, extra, expected) -> None:
+    text = "".join(CPUINFO.format(n=n, core=c, extra=extra) for n, c in enumerate(cores))
+    peak = mfu.theoretical_peak(text, cpus=set(range(len(cores))))
+    assert peak["flops_per_s"] == pytest.approx(expected) and peak["cores"] == len(set(cores))
+
+
+def test_a_kernel_faster_than_the_theoretical_peak_stops_the_section(monkeypatch) -> None:
+    """The clock read from a VM can be below its turbo clock; MFU against such a peak could exceed 1, so
+    the section stops and says how to state the clock."""
+    monkeypatch.setenv("VIDGEN_CPU_GHZ", "0.001")
+    with pytest.raises(RuntimeError, match="VIDGEN_CPU_GHZ"):
+        mfu.peak([64])
+
+
+def test_time_to_quality_runs_the_default_training_and_the_hand_loop(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("VIDGEN_DATA_DIR", str(data_dir))
+    res = bench.main(["--tiny", "--only", "time_to_quality", "--out", str(tmp_path / "results")])
+    t = res["time_to_quality"]
+    assert t["iterations"] == 3 and t["epochs"] == 1
+    assert 0 < t["vidgen_train_seconds"] < t["vidgen_seconds"] and _positive(t["hand_seconds"])
+    assert t["time_to_quality_ratio"] == pytest.approx(t["hand_seconds"] / t["vidgen_seconds"])
+    assert _positive(t["fid_vidgen"]) and _positive(t["fid_hand"]) and t["num_fake"] == 64
+    assert "val/fid_digits" in t["vidgen_val_metric"]  # the default run validated with FID
+    assert res["headline"]["time_to_quality_ratio"] == t["time_to_quality_ratio"]
+    assert "| time_to_quality_ratio | default run" in (tmp_path / "results" / "latest.md").read_text()
 
 
 def test_data_section_leaves_the_data_folder_of_later_sections_alone(tmp_path, monkeypatch):

@@ -58,6 +58,21 @@ def test_dcgan_default_is_channels_last_and_trains_on_channels_last_batches(tmp_
     assert samples.is_contiguous() and samples.shape == (4, 1, 32, 32)
 
 
+def test_one_channel_weights_get_the_strides_module_to_gives(tmp_path: Path, data_dir: Path) -> None:
+    """A (64, 1, 4, 4) weight is "contiguous" in both layouts, so a check of ``is_contiguous`` cannot tell
+    them apart; the strides can, and they decide which oneDNN kernels run (NCHW ones reorder the
+    activations of D's first layer every step)."""
+    cfg = compose_train(TINY, tmp_path, data_dir)
+    model = build(cfg.model, "model")
+    reference = instantiate(cfg.model, channels_last=False).to(memory_format=torch.channels_last)
+    one_channel = [n for n, p in model.named_parameters() if p.ndim == 4 and 1 in p.shape[:2]]
+    assert one_channel, "the tiny DCGAN on grey digits has 1-channel convolutions"
+    ref = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        assert p.stride() == ref[name].stride(), name
+    assert model.discriminator.state_dict().keys() == reference.discriminator.state_dict().keys()
+
+
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_real_rgb_batches_reach_the_nets_in_the_configured_layout(
     channels_last, tmp_path: Path, data_dir: Path

@@ -15,13 +15,19 @@ from torch import nn
 
 def to_channels_last(module: nn.Module) -> nn.Module:
     """Puts ``module``'s 4-D weights (Conv2d) in ``channels_last`` and 5-D ones (Conv3d) in
-    ``channels_last_3d``, in place. (``Module.to(memory_format=...)`` takes one format and refuses a
-    module that has weights of the other rank.)"""
+    ``channels_last_3d``, in place, with the strides ``Module.to(memory_format=...)`` gives (which takes
+    one format and refuses a module that has weights of the other rank).
+
+    The copy is made by ``empty_like(memory_format=...)``, not ``contiguous(memory_format=...)``: a weight
+    with one input or output channel (the first conv of a discriminator of grey images, the last
+    transposed conv of its generator) is contiguous in both layouts, so ``contiguous`` keeps its NCHW
+    strides, and oneDNN then runs that layer with NCHW kernels and reorders its activations each step
+    (about 10 % of a DCGAN step on 1-channel images, docs/PERFORMANCE.md)."""
     formats = {4: torch.channels_last, 5: torch.channels_last_3d}
     with torch.no_grad():
         for p in module.parameters():
             if p.ndim in formats:
-                p.data = p.data.contiguous(memory_format=formats[p.ndim])
+                p.data = torch.empty_like(p.data, memory_format=formats[p.ndim]).copy_(p.data)
     return module
 
 

@@ -72,12 +72,8 @@ class VAEModule(GenerativeModule):
         self.nll_key = f"nll_iwae_k{nll_samples}_nats"
         # Test means as torchmetrics objects: weighted by batch size and reduced over DDP ranks, which
         # self.log of per-batch means is not. Their states are not saved in checkpoints.
-        self.test_means = nn.ModuleDict(
-            {
-                k: MeanMetric()
-                for k in ("recon_nats", "kl_nats", "elbo_nats", self.nll_key, f"{self.nll_key}_pixel_marginal")
-            }
-        )
+        means = ("recon_nats", "kl_nats", "elbo_nats", self.nll_key, f"{self.nll_key}_pixel_marginal")
+        self.test_means = nn.ModuleDict({k: MeanMetric() for k in means})
         self.test_count = SumMetric()
         self.pixel_marginal_logits: torch.Tensor | None = None
         self.channels_last = channels_last
