@@ -49,7 +49,7 @@ CLOCK_PROBE = r"""
 #include <stdio.h>
 #include <time.h>
 int main(int argc, char **argv) {
-    uint64_t n = 100000000ULL, x = 0, y = (uint64_t)argc;
+    uint64_t n = 40000000ULL, x = 0, y = (uint64_t)argc;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (uint64_t i = 0; i < n; i++)
@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
 """
 
 
-def measured_clock_ghz(runs: int = 3) -> float | None:
+def measured_clock_ghz(runs: int = 5) -> float | None:
     """The core clock in GHz from a chain of dependent adds (the best of ``runs``), or None where it
     cannot run (no C compiler, not x86-64)."""
     cc = shutil.which("cc") or shutil.which("gcc")
