@@ -29,6 +29,8 @@ STACKS = {
     "rnn": [*VIDEO, "loss=frame_mse", "callbacks=prediction"],
     "vgan": [*VIDEO, "callbacks=video"],
     "mocogan": [*VIDEO, "callbacks=video"],
+    "ddpm_unet": ["loss=diffusion_eps", "model.sampling_steps=5"],
+    "ddpm_unet_cond": ["loss=flow_matching", "model.sampling_steps=5"],
 }
 
 
