@@ -24,16 +24,30 @@ DDIM step stays the DDPM posterior mean at ``eta = 1``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import ClassVar, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
 from vidgen.diffusion.schedules import GaussianDiffusion, timestep_subsequence
-from vidgen.losses.diffusion import Denoise, FlowMatchingLoss, GaussianDiffusionLoss
 
 log = logging.getLogger(__name__)
+
+# the network as samplers call it: (x_t, t as a float tensor (B,)) -> its output
+Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Objective(Protocol):
+    """What a sampler needs of a training objective (``vidgen.losses.diffusion``): the network's output
+    turned into ``(x_0, eps)`` at step indices (Gaussian) or into a velocity at times in [0, 1] (flow)."""
+
+    def predictor(self, denoise: Denoise) -> Callable: ...
+
+
+class GaussianObjective(Objective, Protocol):
+    diffusion: GaussianDiffusion
+
 
 # steps from which a sampler shows a progress bar (on a terminal) and logs what it runs
 LONG = 100
@@ -62,7 +76,7 @@ class Sampler:
         self.steps = steps
 
     def __call__(
-        self, loss, denoise: Denoise, noise: torch.Tensor, generator: torch.Generator | None = None
+        self, loss: Objective, denoise: Denoise, noise: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         raise NotImplementedError
 
@@ -74,13 +88,13 @@ class GaussianSampler(Sampler):
         super().__init__(steps)
         self.clip_denoised = clip_denoised
 
-    def process(self, loss: GaussianDiffusionLoss) -> GaussianDiffusion:
+    def process(self, loss: GaussianObjective) -> GaussianDiffusion:
         """The training process restricted to ``steps`` evenly spaced steps (all of them when equal)."""
         full = loss.diffusion
         return full.respaced(timestep_subsequence(full.timesteps, self.steps))
 
     def denoised(
-        self, predict, process: GaussianDiffusion, x: torch.Tensor, i: int
+        self, predict: Callable, process: GaussianDiffusion, x: torch.Tensor, i: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(t, x_0, eps)`` predicted at step ``i`` of ``process`` (``t``: that step, per image)."""
         t = torch.full((len(x),), i, dtype=torch.long)
@@ -97,7 +111,13 @@ class DDPMSampler(GaussianSampler):
 
     name = "ddpm"
 
-    def __call__(self, loss, denoise, noise, generator=None):
+    def __call__(
+        self,
+        loss: GaussianObjective,
+        denoise: Denoise,
+        noise: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         process, predict, x = self.process(loss), loss.predictor(denoise), noise
         for i in _progress(reversed(range(process.timesteps)), process.timesteps, self.name):
             t, x0, _ = self.denoised(predict, process, x, i)
@@ -128,7 +148,13 @@ class DDIMSampler(GaussianSampler):
         """``sigma_i^2 = eta^2 (1 - abar_prev) / (1 - abar) (1 - abar / abar_prev)``, float64, per step."""
         return self.eta**2 * process.posterior_variance
 
-    def __call__(self, loss, denoise, noise, generator=None):
+    def __call__(
+        self,
+        loss: GaussianObjective,
+        denoise: Denoise,
+        noise: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         process, predict, x = self.process(loss), loss.predictor(denoise), noise
         variances = self.variances(process)
         for i in _progress(reversed(range(process.timesteps)), process.timesteps, self.name):
@@ -146,7 +172,9 @@ class EulerSampler(Sampler):
 
     name = "euler"
 
-    def __call__(self, loss: FlowMatchingLoss, denoise, noise, generator=None):
+    def __call__(
+        self, loss: Objective, denoise: Denoise, noise: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         velocity, x = loss.predictor(denoise), noise
         times = torch.linspace(1.0, 0.0, self.steps + 1, dtype=torch.float64)
         for k in _progress(range(self.steps), self.steps, self.name):
@@ -160,7 +188,9 @@ class HeunSampler(Sampler):
 
     name = "heun"
 
-    def __call__(self, loss: FlowMatchingLoss, denoise, noise, generator=None):
+    def __call__(
+        self, loss: Objective, denoise: Denoise, noise: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         velocity, x = loss.predictor(denoise), noise
         times = torch.linspace(1.0, 0.0, self.steps + 1, dtype=torch.float64)
         for k in _progress(range(self.steps), self.steps, self.name):
