@@ -27,9 +27,10 @@ samples back; the predicted image is clipped to [-1, 1] (``clip_denoised``), and
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -38,7 +39,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from vidgen.diffusion.samplers import Sampler, make_sampler
 from vidgen.errors import ConfigError
 from vidgen.families.base import GenerativeModule
+from vidgen.families.prediction_metrics import FramePredictionTesting
 from vidgen.losses.diffusion import DiffusionLoss
+from vidgen.metrics.frames import FrameMetrics
 from vidgen.value_range import CANONICAL, check_value_range, from_unit, to_canonical, to_unit
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,13 @@ class DiffusionModule(GenerativeModule):
                 f"{getattr(net, 'num_classes', None)}. "
                 "Fix: build the net with num_classes: ${model.num_classes}."
             )
+        video_net = getattr(net, "num_frames", None) is not None
+        if video_net != (self.data_kind == "video"):
+            have, fix = ("clips", "model=video_ddpm_unet") if video_net else ("images", "model=ddpm_unet")
+            raise ConfigError(
+                f"model.net ({type(net).__name__}) denoises {have} but {type(self).__name__} models "
+                f"{self.data_kind}s. Fix: {fix}, which pairs them, or a model.net._target_ of that kind."
+            )
         if not 0.0 <= p_uncond < 1.0:
             raise ValueError(f"model.p_uncond must be in [0, 1) (Ho & Salimans: 0.1 or 0.2), got {p_uncond}.")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -155,21 +165,35 @@ class DiffusionModule(GenerativeModule):
 
     # -- the denoiser: the (averaged) net, with the labels and the guidance -----------------------------
     def denoise(
-        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, net: nn.Module | None = None
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None,
+        net: nn.Module | None = None,
+        context: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """The net's output at ``x``; ``context`` (clean frames, frame-conditioned nets only) goes with it."""
         net = self.net if net is None else net
-        return net(x, t) if self.num_classes is None else net(x, t, y)
+        given = {} if context is None else {"context": context}
+        return net(x, t, **given) if self.num_classes is None else net(x, t, y, **given)
 
     def guided(
-        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, net: nn.Module, scale: float
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None,
+        net: nn.Module,
+        scale: float,
+        context: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``out_u + s (out_c - out_u)``; at s = 0 and s = 1 only the one prediction needed is computed."""
         if y is None or scale == 1.0:
-            return self.denoise(x, t, y, net)
+            return self.denoise(x, t, y, net, context)
         null = torch.full_like(y, self.num_classes)
         if scale == 0.0:
-            return self.denoise(x, t, null, net)
-        both = self.denoise(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]), net)
+            return self.denoise(x, t, null, net, context)
+        twice = None if context is None else torch.cat([context, context])
+        both = self.denoise(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]), net, twice)
         cond, uncond = both.chunk(2)
         return uncond + scale * (cond - uncond)
 
@@ -182,10 +206,15 @@ class DiffusionModule(GenerativeModule):
     def to_model_range(self, x: torch.Tensor) -> torch.Tensor:
         return to_canonical(x, self.value_range)
 
+    def clean_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(x_0, context)`` of a batch's data ``x`` in [-1, 1]: what is noised and denoised, and the clean
+        frames the net is given with it (None: images, unconditional video)."""
+        return self.to_model_range(x), None
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = self.to_model_range(batch[0]), batch[1]
+        (x, context), y = self.clean_inputs(batch[0]), batch[1]
         y = self.drop_labels(y) if self.num_classes is not None else None
-        loss = self.loss(partial(self.denoise, y=y), x)
+        loss = self.loss(partial(self.denoise, y=y, context=context), x)
         self.log("train/loss", loss, prog_bar=True, on_epoch=True)
         return loss
 
@@ -204,10 +233,10 @@ class DiffusionModule(GenerativeModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """The objective on validation images with noise and times seeded by the batch index: the same
         draws every epoch (comparable values), and the training random stream is left untouched."""
-        x, y = self.to_model_range(batch[0]), batch[1]
+        (x, context), y = self.clean_inputs(batch[0]), batch[1]
         y = y if self.num_classes is not None else None
         noise = torch.Generator(device=x.device).manual_seed(batch_idx)
-        self.log("val/loss", self.loss(partial(self.denoise, y=y), x, noise))
+        self.log("val/loss", self.loss(partial(self.denoise, y=y, context=context), x, noise))
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Nothing per batch: sample quality is measured by ``vidgen.callbacks.sample_quality``."""
@@ -222,13 +251,153 @@ class DiffusionModule(GenerativeModule):
         }
 
     # -- sampling ----------------------------------------------------------------------------------------
+    def sample_shape(self, num: int) -> tuple[int, ...]:
+        """The shape of ``num`` samples, that of the noise ``x_T``."""
+        return (num, self.net.channels, self.net.image_size, self.net.image_size)
+
     def draw(self, num: int, generator: torch.Generator | None, labels: torch.Tensor | None,
              context: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
-        """``num`` images of the configured sampler from ``x_T ~ N(0, I)``, with the averaged weights when
-        ``ema_decay`` is set, in ``value_range``."""
-        shape = (num, self.net.channels, self.net.image_size, self.net.image_size)
-        noise = torch.randn(shape, generator=generator).to(self.device)
+        """``num`` samples of the configured sampler from ``x_T ~ N(0, I)`` drawn with ``generator``."""
+        noise = torch.randn(self.sample_shape(num), generator=generator).to(self.device)
+        return self.generate(noise, generator, labels, context)
+
+    def generate(
+        self,
+        noise: torch.Tensor,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Samples from ``noise`` (``x_T``), with the averaged weights when ``ema_decay`` is set, in
+        ``value_range``; ``generator`` draws the noise a stochastic sampler adds on the way, ``context``
+        (clean frames in ``value_range``) conditions a frame-conditioned net."""
         net = self.net if self.net_ema is None else self.net_ema.module
-        denoise = partial(self.guided, y=labels, net=net, scale=self.guidance_scale)
+        given = None if context is None else self.to_model_range(context.to(self.device))
+        denoise = partial(self.guided, y=labels, net=net, scale=self.guidance_scale, context=given)
         x = self.sampler(self.loss, denoise, noise, generator).clamp(*CANONICAL)
         return from_unit(to_unit(x, CANONICAL), self.value_range)
+
+
+class VideoDiffusionModule(DiffusionModule):
+    """``DiffusionModule`` for clips: unconditional video generation (Ho et al. 2022, "Video Diffusion
+    Models", arXiv:2204.03458), the Gaussian diffusion of the image family on ``(T, C, H, W)`` tensors, with
+    the factorized space-time U-Net ``vidgen.nets.video_unet.VideoUNet``. Objectives, samplers, EMA and
+    guidance are the image family's: only the shape of the data and of the noise change.
+
+    Batches are ``(videos, labels)`` with videos ``(B, T, C, H, W)``, ``T >= net.num_frames``; the first
+    ``net.num_frames`` frames of each clip are modelled. Test: sample quality in the C3D space
+    (``vidgen.callbacks.sample_quality``: ``fd_c3d``, ``fid_frames``), as for the video GANs.
+    """
+
+    data_kind = "video"
+    default_callbacks = "video"
+
+    def frames_needed(self) -> int:
+        """Frames of a data clip the model reads."""
+        return self.net.num_frames
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        seq_len = getattr(getattr(self.trainer, "datamodule", None), "seq_len", None)
+        if seq_len is not None:
+            self.check_frames(seq_len)
+
+    def check_frames(self, have: int) -> None:
+        if have < self.frames_needed():
+            raise ConfigError(
+                f"The clips have {have} frames but {type(self).__name__} reads {self.frames_needed()} "
+                f"(model.net.context_frames={self.net.context_frames} + model.net.num_frames="
+                f"{self.net.num_frames}). Fix: data.seq_len >= {self.frames_needed()}, or a smaller "
+                "model.net.num_frames."
+            )
+
+    def clean_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self.check_frames(x.shape[1])
+        return self.to_model_range(x[:, : self.net.num_frames]), None
+
+    def sample_shape(self, num: int) -> tuple[int, ...]:
+        side = self.net.image_size
+        return (num, self.net.num_frames, self.net.channels, side, side)
+
+
+def content_seed(clip: torch.Tensor) -> int:
+    """A seed computed from the values of ``clip``: the same clip gets the same noise however the clips
+    are batched or spread over DDP ranks (CRC-32 of its bytes, which Python's ``hash`` randomizes)."""
+    return zlib.crc32(clip.detach().cpu().float().contiguous().numpy().tobytes())
+
+
+class FrameConditionedDiffusionModule(FramePredictionTesting, VideoDiffusionModule):
+    """Video prediction by diffusion: ``net.context_frames`` clean frames in, ``net.num_frames`` future
+    frames denoised from noise (the frame-conditioned ``VideoUNet``: context concatenated along time with a
+    flag channel, as RaMViD, Höppe et al. 2022; the explicit conditional model of Ho et al. 2022, Sec. 3.1,
+    without their reconstruction guidance). The loss is the objective's on the future frames only.
+
+    ``sample(num, context=clips)`` returns the given context frames unchanged followed by the generated
+    ones. Validation logs the objective and OpenSTL's ``mse_per_frame``/``mae_per_frame``/``mse_per_pixel``
+    of sampled futures; test logs every OpenSTL metric with the copy-last and context-mean baselines, as
+    the frame predictors of the sequence family (``vidgen.families.prediction_metrics``). The noise of each
+    evaluated clip is seeded by its context (``content_seed``): with a deterministic sampler (DDIM with
+    ``eta=0``, Euler, Heun) the metrics do not depend on batching or DDP ranks.
+    """
+
+    test_metrics = ("frames",)
+    default_callbacks = "prediction"
+
+    def __init__(self, net: nn.Module, *args: Any, **kwargs: Any):
+        """The arguments of ``DiffusionModule``; ``net`` a ``VideoUNet`` with ``context_frames > 0``."""
+        super().__init__(net, *args, **kwargs)
+        if not getattr(net, "context_frames", 0):
+            raise ConfigError(
+                f"{type(self).__name__} continues context frames, but model.net ({type(net).__name__}) takes "
+                "none (context_frames=0). Fix: model=video_ddpm_unet_pred, or model.net.context_frames=<n>."
+            )
+        self.context_frames = net.context_frames
+        self.val_frames = FrameMetrics(("mse_per_frame", "mae_per_frame", "mse_per_pixel"))
+        self.init_frame_test_metrics()
+
+    def frames_needed(self) -> int:
+        return self.net.context_frames + self.net.num_frames
+
+    def clean_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self.check_frames(x.shape[1])
+        clips = self.to_model_range(x[:, : self.frames_needed()])
+        return clips[:, self.context_frames :], clips[:, : self.context_frames]
+
+    def draw(self, num: int, generator: torch.Generator | None, labels: torch.Tensor | None,
+             context: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+        """The first ``num`` clips of ``context``: their ``context_frames`` first frames, as given, then the
+        generated future (in the data range)."""
+        given = context[:num, : self.context_frames].to(self.device)
+        noise = torch.randn(self.sample_shape(len(given)), generator=generator).to(self.device)
+        labels = None if labels is None else labels[: len(given)]
+        return torch.cat([given, self.generate(noise, generator, labels, given).to(given)], dim=1)
+
+    def predict_unit(
+        self, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(predicted, context, target)`` in [0, 1] for a batch of clips: the future sampled from noise
+        seeded by each clip's context, with the batch's labels for a class-conditional model."""
+        video = batch[0][:, : self.frames_needed()]
+        self.check_frames(video.shape[1])
+        context = video[:, : self.context_frames]
+        noise = torch.stack(
+            [torch.randn(self.sample_shape(1)[1:], generator=torch.Generator().manual_seed(content_seed(c)))
+             for c in context]
+        ).to(self.device)  # fmt: skip
+        labels = batch[1] if self.num_classes is not None else None
+        generator = torch.Generator().manual_seed(content_seed(context[0]))  # a stochastic sampler's steps
+        predicted = self.generate(noise, generator, labels, context)
+        unit = lambda v: to_unit(v, self.value_range)  # noqa: E731 - OpenSTL's metrics are on [0, 1]
+        return unit(predicted), unit(context), unit(video[:, self.context_frames :])
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        super().validation_step(batch, batch_idx)
+        predicted, _, target = self.predict_unit(batch)
+        self.val_frames.update(predicted, target)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_frame_means("val", self.val_frames)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """OpenSTL's metrics of the sampled futures and of the trivial predictors."""
+        self.score_test_batch(*self.predict_unit(batch))

@@ -20,7 +20,8 @@ one extra "null" class (index ``num_classes``) that stands for "no label", for c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +118,9 @@ class DDPMUNet(nn.Module):
         dropout: dropout in the residual blocks (paper: 0.1 on CIFAR-10).
         norm_groups: groups of every GroupNorm (paper: 32); must divide every level's width.
         num_classes: null, or the classes of a class-conditional net (plus the null class for guidance).
+        attention: ``(channels, norm_groups) -> module``, the attention block after the residual blocks at
+            ``attention_resolutions`` and in the middle (the video U-Net passes factorized space-time
+            attention, ``vidgen.nets.video_unet``); not a config key.
     """
 
     def __init__(
@@ -130,12 +134,13 @@ class DDPMUNet(nn.Module):
         dropout: float = 0.1,
         norm_groups: int = 32,
         num_classes: int | None = None,
+        attention: Callable[[int, int], nn.Module] = AttentionBlock,
     ):
         super().__init__()
-        levels = len(channel_mult)
+        levels, name = len(channel_mult), type(self).__name__
         if levels < 1 or image_size < 1 or image_size % 2 ** (levels - 1):
             raise ValueError(
-                f"DDPMUNet with channel_mult={list(channel_mult)} halves the image {levels - 1} times, so "
+                f"{name} with channel_mult={list(channel_mult)} halves the image {levels - 1} times, so "
                 f"image_size must be divisible by {2 ** (levels - 1)}, got {image_size}. Fix: set "
                 "data.image_size=32 (or 16), or a shorter model.net.channel_mult."
             )
@@ -143,11 +148,11 @@ class DDPMUNet(nn.Module):
         bad = [w for w in widths if w % norm_groups]
         if bad:
             raise ValueError(
-                f"DDPMUNet: norm_groups={norm_groups} must divide every level's width {widths}. Fix: "
+                f"{name}: norm_groups={norm_groups} must divide every level's width {widths}. Fix: "
                 "model.net.norm_groups=<a divisor of base_width> (paper: 32 with base_width 128)."
             )
         if num_res_blocks < 1 or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"DDPMUNet needs num_res_blocks >= 1 and dropout in [0, 1), got "
+            raise ValueError(f"{name} needs num_res_blocks >= 1 and dropout in [0, 1), got "
                              f"{num_res_blocks} and {dropout}.")  # fmt: skip
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         self.base_width = base_width
@@ -159,7 +164,7 @@ class DDPMUNet(nn.Module):
         def block(cin: int, cout: int, side: int) -> nn.ModuleList:
             layers = [ResidualBlock(cin, cout, emb_dim, dropout, norm_groups)]
             if side in attention_resolutions:
-                layers.append(AttentionBlock(cout, norm_groups))
+                layers.append(attention(cout, norm_groups))
             return nn.ModuleList(layers)
 
         # down path: remember every output's width, the skips the up path concatenates
@@ -177,7 +182,7 @@ class DDPMUNet(nn.Module):
         self.middle = nn.ModuleList(
             [
                 ResidualBlock(width, width, emb_dim, dropout, norm_groups),
-                AttentionBlock(width, norm_groups),
+                attention(width, norm_groups),
                 ResidualBlock(width, width, emb_dim, dropout, norm_groups),
             ]
         )
@@ -201,21 +206,32 @@ class DDPMUNet(nn.Module):
         return emb
 
     @staticmethod
-    def _run(layers: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def _run(
+        layers: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor, **attention_inputs: Any
+    ) -> torch.Tensor:
         for layer in layers:
-            h = layer(h, emb) if isinstance(layer, ResidualBlock) else layer(h)
+            if isinstance(layer, ResidualBlock):
+                h = layer(h, emb)
+            elif isinstance(layer, (Downsample, Upsample)):
+                h = layer(h)
+            else:  # the attention block, with what it needs besides h (the video net's frame count)
+                h = layer(h, **attention_inputs)
         return h
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.embed(t, y)
+    def trunk(self, x: torch.Tensor, emb: torch.Tensor, **attention_inputs: Any) -> torch.Tensor:
+        """The U-Net from the input convolution to the output one, on feature maps ``(N, C, H, W)`` with
+        their embeddings ``(N, emb_dim)``; ``attention_inputs`` go to every attention block."""
         h = self.conv_in(x)
         hs = [h]
         for layers in self.down:
-            h = self._run(layers, h, emb)
+            h = self._run(layers, h, emb, **attention_inputs)
             hs.append(h)
-        h = self._run(self.middle, h, emb)
+        h = self._run(self.middle, h, emb, **attention_inputs)
         for layers in self.up:
             if isinstance(layers[0], ResidualBlock):
                 h = torch.cat([h, hs.pop()], dim=1)
-            h = self._run(layers, h, emb)
+            h = self._run(layers, h, emb, **attention_inputs)
         return self.conv_out(F.silu(self.norm_out(h)))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.trunk(x, self.embed(t, y))
