@@ -22,6 +22,8 @@ STACKS = [
     ["model=vae_conv", "loss=elbo"],
     ["data=moving_digits", "model=convlstm", "loss=frame_mse", "callbacks=prediction"],
     ["data=moving_digits", "model=vgan", "loss=gan_ns", "callbacks=video"],
+    ["model=ddpm_unet", "loss=diffusion_eps"],
+    ["data=moving_digits", "model=video_ddpm_unet_pred", "loss=diffusion_eps", "callbacks=prediction"],
 ]
 
 

@@ -29,6 +29,10 @@ STACKS = {
     "rnn": [*VIDEO, "loss=frame_mse", "callbacks=prediction"],
     "vgan": [*VIDEO, "callbacks=video"],
     "mocogan": [*VIDEO, "callbacks=video"],
+    "ddpm_unet": ["loss=diffusion_eps", "model.sampling_steps=5"],
+    "ddpm_unet_cond": ["loss=flow_matching", "model.sampling_steps=5"],
+    "video_ddpm_unet": [*VIDEO, "loss=diffusion_eps", "callbacks=video", "model.sampling_steps=2"],
+    "video_ddpm_unet_pred": [*VIDEO, "loss=diffusion_v", "callbacks=prediction", "model.sampling_steps=2"],
 }
 
 

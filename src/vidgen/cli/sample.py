@@ -1,4 +1,4 @@
-"""``vidgen-sample ckpt_path=<file> num_samples=64 [format=png|gif|mp4] [labels=[...]]``.
+"""``vidgen-sample ckpt_path=<file> num_samples=64 [format=png|gif|mp4] [labels=[...]] [sampler=...]``.
 
 Rebuilds the model from the checkpoint's saved run config (as ``vidgen-eval`` does), draws samples with a
 seeded noise generator and writes them to ``logs/sample/runs/<timestamp>/samples/``: for images a grid
@@ -6,6 +6,11 @@ seeded noise generator and writes them to ``logs/sample/runs/<timestamp>/samples
 Models that continue real clips (frame predictors) continue the first ``num_samples`` test clips.
 W&B gets the images or videos and a ``samples`` table (index, label, media), TensorBoard the grid; the
 W&B run is named ``<training run> sample`` and shares the training run's group.
+
+Models that sample iteratively (diffusion) take their sampler from the checkpoint's config; ``sampler=``,
+``steps=``, ``eta=`` and ``guidance_scale=`` replace ``model.sampler``, ``model.sampling_steps``,
+``model.eta`` and ``model.guidance_scale`` for this run (samplers need no retraining). A model whose config
+has no such key stops with one message.
 """
 
 from __future__ import annotations
@@ -26,6 +31,27 @@ from vidgen.run import job_errors_to_log
 log = logging.getLogger(__name__)
 
 FORMATS = {"image": ("png",), "video": ("gif", "mp4")}
+# sampling options of this command -> the model config keys they replace
+SAMPLING_KEYS = {
+    "sampler": "sampler",
+    "steps": "sampling_steps",
+    "eta": "eta",
+    "guidance_scale": "guidance_scale",
+}
+
+
+def with_sampling_options(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with the given ``sampler``/``steps``/``eta``/``guidance_scale`` written into its ``model``."""
+    given = {option: cfg.get(option) for option in SAMPLING_KEYS if cfg.get(option) is not None}
+    for option, value in given.items():
+        key = SAMPLING_KEYS[option]
+        if key not in cfg.model:
+            raise ConfigError(
+                f"{option}={value}: the model of this checkpoint ({cfg.model._target_}) has no model.{key}; "
+                f"it does not sample iteratively. Fix: drop {option}=."
+            )
+        cfg.model[key] = value
+    return cfg
 
 
 def draw(model, cfg: DictConfig, datamodule) -> tuple[torch.Tensor, list[int] | None]:
@@ -73,7 +99,7 @@ def sample(cfg: DictConfig) -> list[Path]:
     from vidgen.wandb_run import for_checkpoint
 
     checkpoint = load_run_checkpoint(cfg.get("ckpt_path"))
-    cfg = with_checkpoint_config(cfg, checkpoint["vidgen_config"])
+    cfg = with_sampling_options(with_checkpoint_config(cfg, checkpoint["vidgen_config"]))
     for_checkpoint(cfg, checkpoint, cfg.ckpt_path)
     with RunContext(cfg) as run:
         model = run.build("model")

@@ -109,4 +109,9 @@ class GenerativeModule(L.LightningModule):
             )
         if context is not None and not self.context_frames:
             raise ConfigError(f"{type(self).__name__} samples from noise alone: it takes no context.")
+        if context is not None and (context.ndim != 5 or context.shape[1] < self.context_frames):
+            raise ConfigError(
+                f"{type(self).__name__} continues clips of at least {self.context_frames} frames: "
+                f"sample(..., context=<videos (B, T, C, H, W)>), got shape {tuple(context.shape)}."
+            )
         return context

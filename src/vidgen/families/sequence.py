@@ -7,8 +7,8 @@ Frames are mapped from the data's ``value_range`` to [0, 1] (OpenSTL's conventio
 follow OpenSTL (``vidgen.metrics.frames``): validation logs ``mse_per_frame``/``mae_per_frame`` (errors
 summed over a frame's pixels, averaged over frames and sequences) and ``mse_per_pixel``; test adds PSNR
 and SSIM, their per-time-step curves (``test_curves``), and the same metrics of two trivial predictors on
-the same sequences, the baselines a trained model must beat: ``<metric>_copy_last`` repeats the last
-context frame, ``<metric>_context_mean`` predicts the mean of the context frames.
+the same sequences, the baselines a trained model must beat (``vidgen.families.prediction_metrics``, shared
+with the frame-conditioned diffusion model).
 """
 
 from __future__ import annotations
@@ -19,29 +19,15 @@ import torch
 from torch import nn
 
 from vidgen.families.base import GenerativeModule
+from vidgen.families.prediction_metrics import FramePredictionTesting
 from vidgen.losses.frame import FrameLoss
-from vidgen.metrics.frames import FRAME_METRICS, FrameMetrics
+from vidgen.metrics.frames import FrameMetrics
 from vidgen.value_range import check_value_range, from_unit, to_unit
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
-def _copy_last(context: torch.Tensor, steps: int) -> torch.Tensor:
-    return context[:, -1:].expand(-1, steps, -1, -1, -1)
-
-
-def _context_mean(context: torch.Tensor, steps: int) -> torch.Tensor:
-    return context.mean(dim=1, keepdim=True).expand(-1, steps, -1, -1, -1)
-
-
-# trivial predictors, (context, steps) -> frames, scored at test beside the model
-BASELINES: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
-    "copy_last": _copy_last,
-    "context_mean": _context_mean,
-}
-
-
-class FramePredictionModule(GenerativeModule):
+class FramePredictionModule(FramePredictionTesting, GenerativeModule):
     """Trains ``net`` to predict ``num_output_frames`` frames after ``num_input_frames`` frames.
 
     Batches are ``(video, label)`` with ``video (B, T, C, H, W)`` in ``value_range`` and
@@ -88,8 +74,7 @@ class FramePredictionModule(GenerativeModule):
         self.context_frames = num_input_frames
         # torchmetrics objects: exact means over all sequences and DDP ranks; states not checkpointed
         self.val_frames = FrameMetrics(("mse_per_frame", "mae_per_frame", "mse_per_pixel"))
-        self.test_frames = FrameMetrics(FRAME_METRICS)
-        self.test_baselines = nn.ModuleDict({name: FrameMetrics(FRAME_METRICS) for name in BASELINES})
+        self.init_frame_test_metrics()
         self.teacher_forcing = teacher_forcing
         self.scheduled_sampling_steps = scheduled_sampling_steps
         self.reconstruction_weight = reconstruction_weight
@@ -142,49 +127,23 @@ class FramePredictionModule(GenerativeModule):
             self.log("train/teacher_forcing", tf)
         return losses["loss"]
 
-    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], split: str, frames: FrameMetrics) -> None:
-        losses, logits, target = self._losses(batch[0], teacher_forcing=0.0)  # free-running, no ground truth
-        frames.update(torch.sigmoid(logits), target)
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> torch.Tensor:
+        """Logs the loss of free-running prediction (no ground truth fed); returns the frames in [0, 1]."""
+        losses, logits, _ = self._losses(batch[0], teacher_forcing=0.0)
         self.log(f"{split}/loss", losses["loss"], prog_bar=split == "val", sync_dist=True)
-
-    def _log_frames(self, split: str, frames: FrameMetrics) -> None:
-        means = {f"{split}/{k}": v for k, v in frames.compute().items() if not k.endswith("_per_step")}
-        self.log_dict(means, prog_bar=split == "val")
-        frames.reset()
+        return torch.sigmoid(logits)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_frames)
+        self.val_frames.update(self._evaluate(batch, "val"), self._split(batch[0])[1])
 
     def on_validation_epoch_end(self) -> None:
-        self._log_frames("val", self.val_frames)
-
-    def on_test_epoch_start(self) -> None:
-        self.test_frames.reset()
-        for metric in self.test_baselines.values():
-            metric.reset()
-        self._curves: dict[str, torch.Tensor] = {}
+        self.log_frame_means("val", self.val_frames)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """OpenSTL's metrics (``vidgen.metrics.frames``): MSE/MAE per frame, per-pixel MSE, PSNR, SSIM;
-        the same for each trivial predictor of ``BASELINES``."""
-        self._evaluate(batch, "test", self.test_frames)
+        """OpenSTL's metrics of the predicted frames and of the trivial predictors
+        (``vidgen.families.prediction_metrics``)."""
         context, target = self._split(batch[0])
-        for name, predict in BASELINES.items():
-            self.test_baselines[name].update(predict(context, target.shape[1]), target)
-
-    def on_test_epoch_end(self) -> None:
-        values = self.test_frames.compute()
-        self._curves = {k.removesuffix("_per_step"): v for k, v in values.items() if k.endswith("_per_step")}
-        self.log("test/n_sequences", self.test_frames.count.float())
-        self._log_frames("test", self.test_frames)
-        for name, metric in self.test_baselines.items():
-            values = metric.compute()
-            self.log_dict({f"test/{k}_{name}": v for k, v in values.items() if not k.endswith("_per_step")})
-            metric.reset()
-
-    def test_curves(self) -> dict[str, torch.Tensor]:
-        """Per-predicted-frame means of the test metrics (over all ranks) of the last ``trainer.test``."""
-        return dict(getattr(self, "_curves", {}))
+        self.score_test_batch(self._evaluate(batch, "test"), context, target)
 
     def draw(self, num: int, generator: torch.Generator | None, labels: torch.Tensor | None,
              context: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
