@@ -34,11 +34,12 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from vidgen.diffusion.samplers import Sampler, make_sampler
 from vidgen.errors import ConfigError
 from vidgen.families.base import GenerativeModule
+from vidgen.families.ema import check_ema_decay, weight_average
 from vidgen.families.prediction_metrics import FramePredictionTesting
 from vidgen.losses.diffusion import DiffusionLoss
 from vidgen.metrics.frames import FrameMetrics
@@ -111,8 +112,7 @@ class DiffusionModule(GenerativeModule):
             )
         if not 0.0 <= p_uncond < 1.0:
             raise ValueError(f"model.p_uncond must be in [0, 1) (Ho & Salimans: 0.1 or 0.2), got {p_uncond}.")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"model.ema_decay must be null or in (0, 1), e.g. 0.9999, got {ema_decay}.")
+        check_ema_decay(ema_decay, example=0.9999)
         self.net = net
         self.loss = loss
         self.optimizer = optimizer
@@ -120,10 +120,7 @@ class DiffusionModule(GenerativeModule):
         self.num_classes = num_classes
         self.p_uncond = p_uncond
         self.ema_decay = ema_decay
-        self.net_ema = None
-        if ema_decay is not None:
-            self.net_ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
-            self.net_ema.requires_grad_(False)
+        self.net_ema = weight_average(net, ema_decay)
         self.configure_sampling(sampler, sampling_steps, eta, guidance_scale, clip_denoised)
 
     def configure_sampling(

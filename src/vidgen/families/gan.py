@@ -25,10 +25,10 @@ from functools import partial
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vidgen.errors import ConfigError
 from vidgen.families.base import GenerativeModule
+from vidgen.families.ema import check_ema_decay, weight_average
 from vidgen.families.memory_format import channels_last_images, to_channels_last
 from vidgen.losses.gan import GANLoss
 
@@ -86,8 +86,7 @@ class GANModule(GenerativeModule):
         super().__init__()
         if n_critic < 1:
             raise ValueError(f"model.n_critic must be >= 1, got {n_critic}.")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"model.ema_decay must be null or in (0, 1), e.g. 0.999, got {ema_decay}.")
+        check_ema_decay(ema_decay, example=0.999)
         for role, net in (("generator", generator), ("discriminator", discriminator)):
             if getattr(net, "num_classes", None) != num_classes:
                 raise ValueError(
@@ -108,10 +107,7 @@ class GANModule(GenerativeModule):
         self.optimizer_d = optimizer_d
         self.n_critic = n_critic
         self.num_classes = num_classes
-        self.generator_ema = None
-        if ema_decay is not None:
-            self.generator_ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
-            self.generator_ema.requires_grad_(False)
+        self.generator_ema = weight_average(generator, ema_decay)
         self.channels_last = channels_last
         self.compile_nets = compile
         if channels_last:
