@@ -24,6 +24,7 @@ REAL_DATA = {
         f"cifar-10-batches-py/{b}" for b in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
     ],
     "cifar10-jpg": ["cifar10-jpg/train", "cifar10-jpg/test"],
+    "fsdd": ["fsdd/recordings"],
 }
 
 
@@ -111,3 +112,24 @@ def write_moving_mnist(root: Path, n: int = 40) -> Path:
     path = folder / "mnist_test_seq.npy"
     np.save(path, frames)
     return path
+
+
+#: The recordings ``write_fsdd`` writes by default: 2 speakers x 2 digits x 5 indices = 20, 8 of them test.
+FSDD_SMALL = [(d, s, i) for d in (3, 7) for s in ("george", "theo") for i in (0, 4, 5, 10, 49)]
+
+
+def fsdd_wave(digit: int, index: int, rate: int = 8000) -> np.ndarray:
+    """A decaying tone of ``(digit + 1) x 200`` Hz, ``0.05 + 0.04 * index`` s long, as int16 samples."""
+    t = np.arange(round(rate * (0.05 + 0.04 * index))) / rate
+    return (0.5 * np.sin(2 * np.pi * 200 * (digit + 1) * t) * np.exp(-3 * t) * 32767).astype(np.int16)
+
+
+def write_fsdd(root: Path, recordings: list[tuple[int, str, int]] = FSDD_SMALL, rate: int = 8000) -> Path:
+    """``root/fsdd/recordings/{digit}_{speaker}_{index}.wav``: mono 16-bit PCM WAVs (scipy writes RIFF)."""
+    from scipy.io import wavfile
+
+    folder = root / "fsdd" / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    for digit, speaker, index in recordings:
+        wavfile.write(folder / f"{digit}_{speaker}_{index}.wav", rate, fsdd_wave(digit, index, rate))
+    return folder

@@ -24,6 +24,7 @@ STACKS = [
     ["data=moving_digits", "model=vgan", "loss=gan_ns", "callbacks=video"],
     ["model=ddpm_unet", "loss=diffusion_eps"],
     ["data=moving_digits", "model=video_ddpm_unet_pred", "loss=diffusion_eps", "callbacks=prediction"],
+    ["data=spoken_digits", "model=wavegan", "loss=wgan_gp", "callbacks=audio"],
 ]
 
 

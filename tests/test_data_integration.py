@@ -120,3 +120,21 @@ def test_first_fast_dev_run_on_cifar10_jpegs_trains_no_feature_network(tmp_path:
     log = (tmp_path / "run" / "train.log").read_text()
     assert "fast_dev_run: sample-quality metrics skipped" in log, f"{seconds:.0f} s"
     assert not list((tmp_path / "data").glob("feature_extractors/*.pt")), f"{seconds:.0f} s"
+
+
+@requires_real_data("fsdd")
+def test_fsdd_official_split_of_the_real_recordings() -> None:
+    from vidgen.data.spoken_digits import SpokenDigitsDataModule
+
+    dm = SpokenDigitsDataModule(str(SHARED), download=False)
+    dm.setup()  # checks the md5 manifest of the 3,000 recordings against the published commit's
+    assert {k: len(v) for k, v in dm.splits.items()} == {"train": 2430, "val": 270, "test": 300}
+    test = dm.splits["test"]
+    assert (
+        torch.bincount(test.digits).tolist() == [30] * 10
+        and torch.bincount(test.speakers).tolist() == [50] * 6
+    )
+    assert all(int(name.split("_")[2][:-4]) < 5 for name in dm.recording_names["test"])
+    x, y = next(iter(dm.test_dataloader()))
+    assert x.shape == (64, 1, 16384) and x.abs().max() <= 1 and x.abs().max() > 0.1 and y.max() <= 9
+    assert dm.speaker_names == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]

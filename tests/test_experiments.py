@@ -20,7 +20,7 @@ from conftest import CONF, compose_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # The real dataset (data_files.REAL_DATA) each data option reads; Moving MNIST is made of MNIST digits.
-REAL_DATA_OF = {"mnist": "mnist", "moving_mnist": "mnist", "cifar10": "cifar10"}
+REAL_DATA_OF = {"mnist": "mnist", "moving_mnist": "mnist", "cifar10": "cifar10", "spoken_digits": "fsdd"}
 # The embedded data standing in for each dataset when its files are absent.
 STAND_IN = {"mnist": "digits", "cifar10": "digits", "moving_mnist": "moving_digits"}
 QUIET = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -36,7 +36,7 @@ def budget_overrides(name: str) -> list[str]:
 
 def _data_of(name: str) -> str:
     text = (CONF / "experiment" / f"{name}.yaml").read_text()
-    data = ("cifar10", "moving_mnist", "mnist", "moving_digits", "digits")
+    data = ("cifar10", "moving_mnist", "mnist", "moving_digits", "spoken_digits", "digits")
     return next((d for d in data if f"override /data: {d}\n" in text), "digits")
 
 
@@ -46,7 +46,7 @@ def _data_dir_with_real_files(tmp_path: Path) -> Path:
     if os.environ.get("VIDGEN_DATA_DIR"):
         return Path(os.environ["VIDGEN_DATA_DIR"])
     data_dir = tmp_path / "data"
-    for folder in ("MNIST/raw", "cifar-10-batches-py"):
+    for folder in ("MNIST/raw", "cifar-10-batches-py", "fsdd/recordings"):
         if (SHARED / folder).is_dir():
             (data_dir / folder).mkdir(parents=True)
             for f in (SHARED / folder).iterdir():

@@ -16,6 +16,8 @@ from vidgen.metrics.feature_spaces import load_recipe
 from conftest import CONF, compose_train
 
 VIDEO = ["data=moving_digits", "data.num_train=8", "data.num_val=4", "data.num_test=4"]
+AUDIO = ["data=spoken_digits", "loss=wgan_gp", "callbacks=audio"]
+SMALL_WAVEGAN = ["model.generator.model_size=4", "model.discriminator.model_size=4"]
 # the stack each model config trains in, with small nets where the default ones are slow to build
 STACKS = {
     "dcgan": [],
@@ -33,6 +35,14 @@ STACKS = {
     "ddpm_unet_cond": ["loss=flow_matching", "model.sampling_steps=5"],
     "video_ddpm_unet": [*VIDEO, "loss=diffusion_eps", "callbacks=video", "model.sampling_steps=2"],
     "video_ddpm_unet_pred": [*VIDEO, "loss=diffusion_v", "callbacks=prediction", "model.sampling_steps=2"],
+    "wavegan": [*AUDIO, *SMALL_WAVEGAN],
+    "cwavegan": [*AUDIO, *SMALL_WAVEGAN],
+    "specgan": [
+        *AUDIO,
+        "data.representation=spectrogram",
+        "model.generator.base_width=4",
+        "model.discriminator.base_width=4",
+    ],  # fmt: skip
 }
 
 
@@ -46,7 +56,7 @@ def test_sample_keeps_the_protocol(name: str, tmp_path: Path, data_dir: Path) ->
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     assert isinstance(model, GenerativeModule)
-    assert model.data_kind in ("image", "video") and model.loss_kind
+    assert model.data_kind in ("image", "video", "audio") and model.loss_kind
     assert set(model.test_metrics) <= {"sample_quality", "frames", "nll"} and model.test_metrics
     assert type(instantiate(cfg.loss)).kind == model.loss_kind
 
@@ -63,8 +73,9 @@ def test_sample_keeps_the_protocol(name: str, tmp_path: Path, data_dir: Path) ->
     assert model.training  # the module's mode is restored
     assert torch.equal(first, again)  # the generator (or the context) fixes the samples
     assert first.is_contiguous() and not first.requires_grad
-    expected = 4 if model.data_kind == "image" else 5
-    assert first.ndim == expected and len(first) == 3
+    # audio: waveforms (B, 1, L) or spectrograms (B, 1, F, T)
+    expected = {"image": (4,), "video": (5,), "audio": (3, 4)}[model.data_kind]
+    assert first.ndim in expected and len(first) == 3
     if model.context_frames:  # the context frames come back first, as given (up to float rounding)
         assert torch.allclose(first[:, : model.context_frames], context[:, : model.context_frames], atol=1e-5)
     else:

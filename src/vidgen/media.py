@@ -1,10 +1,12 @@
-"""Sample media: image grids (PNG), clips (GIF, MP4), and sending them to the loggers that show media.
+"""Sample media: image grids (PNG), clips (GIF, MP4), sound (WAV, with spectrogram images), and sending
+them to the loggers that show media.
 
 Every writer of vidgen's outputs goes through here (the sample callbacks, the frame curves of
 ``vidgen-eval``, ``vidgen-sample``, ``vidgen-data``), so a file on disk and what W&B or TensorBoard show
 are the same pixels: 8-bit arrays rounded as the PNG is, or the bytes of the file itself.
 Grids come from torchvision's ``make_grid``, PNG files from its ``save_image``, GIF frames from Pillow
-(a torchvision dependency) and MP4 from ``torchvision.io.write_video`` (which needs PyAV).
+(a torchvision dependency), MP4 from ``torchvision.io.write_video`` (which needs PyAV) and WAV (RIFF,
+mono 16-bit PCM) from ``scipy.io.wavfile`` (``vidgen.audio`` says why not torchaudio).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
+from vidgen.audio import stft
 from vidgen.value_range import to_unit
 
 
@@ -57,6 +60,35 @@ def write_mp4(frames: torch.Tensor, path: Path, fps: int) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(str(path), frames, fps=fps)
     return path
+
+
+def write_wav(wave: torch.Tensor, path: Path, sample_rate: int) -> Path:
+    """A waveform ``(L,)`` or ``(1, L)`` in [-1, 1] -> mono 16-bit PCM WAV at ``sample_rate``.
+
+    Samples are ``round(x * 32768)`` clipped to the int16 range, the inverse of reading ``int16 / 32768``
+    (as FSDD is read), so a real clip written back gives the recording's own samples.
+    """
+    from scipy.io import wavfile
+
+    if wave.ndim == 2 and wave.shape[0] == 1:
+        wave = wave[0]
+    if wave.ndim != 1:
+        raise ValueError(f"write_wav writes one mono waveform (L,) or (1, L), got {tuple(wave.shape)}")
+    pcm = (wave.detach().float().cpu() * 32768).round().clamp(-32768, 32767).to(torch.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(path, sample_rate, pcm.numpy())
+    return path
+
+
+def spectrogram_grid(waves: torch.Tensor, nrow: int, n_fft: int = 256, hop_length: int = 128) -> torch.Tensor:
+    """Waveforms ``(B, 1, L)`` -> one ``(3, H', W')`` grid in [0, 1] of their log-magnitude spectrograms,
+    for people who would rather look than listen: low frequencies at the bottom, time to the right, each
+    spectrogram scaled over the 80 dB below its own peak (black: quiet, white: loud)."""
+    magnitude = stft(waves.detach().float().cpu().flatten(0, 1), n_fft, hop_length).abs()
+    decibels = 20 * torch.log10(magnitude.clamp_min(1e-5))
+    peak = decibels.amax(dim=(1, 2), keepdim=True)
+    unit = ((decibels - peak + 80) / 80).clamp(0, 1).flip(1)
+    return make_grid(unit.unsqueeze(1), nrow=nrow, padding=2, pad_value=0.5)
 
 
 def log_image(
@@ -115,18 +147,57 @@ def log_video(loggers: list, key: str, gif: Path, step: int) -> None:
             _tensorboard_file(logger, key, gif, step)
 
 
+def log_audio(loggers: list, key: str, wav: Path, step: int, caption: str | None = None) -> None:
+    """Sends a WAV file to W&B (``wandb.Audio`` of the file) and TensorBoard (an audio summary, what
+    ``SummaryWriter.add_audio`` writes, holding the file's own bytes: ``add_audio`` would re-encode
+    floats by truncation, which can change a sample by one step)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            extra = {} if caption is None else {"caption": [caption]}
+            logger.log_audio(key=key, audios=[str(wav)], step=step, **extra)
+        elif isinstance(logger, TensorBoardLogger):
+            _tensorboard_audio(logger, key, wav, step)
+
+
+def _tensorboard_audio(logger, key: str, wav: Path, step: int) -> None:
+    import wave
+
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    with wave.open(str(wav), "rb") as opened:
+        rate, channels, frames = opened.getframerate(), opened.getnchannels(), opened.getnframes()
+    audio = Summary.Audio(sample_rate=rate, num_channels=channels, length_frames=frames,
+                          encoded_audio_string=wav.read_bytes(), content_type="audio/wav")  # fmt: skip
+    logger.experiment._get_file_writer().add_summary(
+        Summary(value=[Summary.Value(tag=key, audio=audio)]), step
+    )
+
+
+#: The W&B media type of each file vidgen writes.
+_WANDB_MEDIA = {".png": "Image", ".gif": "Video", ".mp4": "Video", ".wav": "Audio"}
+
+
 def log_samples(loggers: list, files: list[Path], labels: list[int] | None) -> None:
-    """``vidgen-sample``'s files (the grid first, then one per sample, PNG or GIF/MP4): W&B gets the grid
-    as ``samples`` and a ``samples_table`` (index, label, sample), TensorBoard the grid as ``samples``."""
+    """``vidgen-sample``'s files (the grid first, then one per sample: PNG, GIF/MP4, or WAV beside a grid of
+    their spectrograms): W&B gets the grid as ``samples`` and a ``samples_table`` (index, label, sample),
+    TensorBoard the grid as ``samples`` and each WAV as ``sample_NNN``."""
     from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             import wandb
 
-            media = wandb.Image if files[0].suffix == ".png" else wandb.Video  # a file: its own frame rate
-            rows = [[i, labels[i] if labels else None, media(str(f))] for i, f in enumerate(files[1:])]
+            def media(f: Path):  # a file: its own frame rate or sample rate
+                return getattr(wandb, _WANDB_MEDIA[f.suffix])(str(f))
+
+            rows = [[i, labels[i] if labels else None, media(f)] for i, f in enumerate(files[1:])]
             table = wandb.Table(["index", "label", "sample"], rows)
-            logger.experiment.log({"samples": media(str(files[0])), "samples_table": table})
-        elif isinstance(logger, TensorBoardLogger) and files[0].suffix in (".png", ".gif"):
-            _tensorboard_file(logger, "samples", files[0], 0)
+            logger.experiment.log({"samples": media(files[0]), "samples_table": table})
+        elif isinstance(logger, TensorBoardLogger):
+            if files[0].suffix in (".png", ".gif"):
+                _tensorboard_file(logger, "samples", files[0], 0)
+            for f in files[1:]:
+                if f.suffix == ".wav":
+                    _tensorboard_audio(logger, f.stem, f, 0)

@@ -1,8 +1,9 @@
-"""``vidgen-sample ckpt_path=<file> num_samples=64 [format=png|gif|mp4] [labels=[...]] [sampler=...]``.
+"""``vidgen-sample ckpt_path=<file> num_samples=64 [format=png|gif|mp4|wav] [labels=[...]] [sampler=...]``.
 
 Rebuilds the model from the checkpoint's saved run config (as ``vidgen-eval`` does), draws samples with a
 seeded noise generator and writes them to ``logs/sample/runs/<timestamp>/samples/``: for images a grid
-``samples.png`` and ``sample_NNN.png``; for videos ``samples.gif`` (or ``.mp4``) and one file per clip.
+``samples.png`` and ``sample_NNN.png``; for videos ``samples.gif`` (or ``.mp4``) and one file per clip;
+for sound (audio families) ``sample_NNN.wav`` and ``samples.png``, the grid of their spectrograms.
 Models that continue real clips (frame predictors) continue the first ``num_samples`` test clips.
 W&B gets the images or videos and a ``samples`` table (index, label, media), TensorBoard the grid; the
 W&B run is named ``<training run> sample`` and shares the training run's group.
@@ -25,12 +26,21 @@ from omegaconf import DictConfig
 from vidgen.callbacks.sample_video import first_samples
 from vidgen.config import conf_search_path
 from vidgen.errors import ConfigError
-from vidgen.media import image_grid, log_samples, video_to_frames, write_gif, write_mp4, write_png
+from vidgen.media import (
+    image_grid,
+    log_samples,
+    spectrogram_grid,
+    video_to_frames,
+    write_gif,
+    write_mp4,
+    write_png,
+    write_wav,
+)
 from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"image": ("png",), "video": ("gif", "mp4")}
+FORMATS = {"image": ("png",), "video": ("gif", "mp4"), "audio": ("wav",)}
 # sampling options of this command -> the model config keys they replace
 SAMPLING_KEYS = {
     "sampler": "sampler",
@@ -69,15 +79,23 @@ def draw(model, cfg: DictConfig, datamodule) -> tuple[torch.Tensor, list[int] | 
 
 
 def write(
-    samples: torch.Tensor, labels: list[int] | None, cfg: DictConfig, value_range, out: Path
+    samples: torch.Tensor, labels: list[int] | None, cfg: DictConfig, value_range, out: Path, model=None
 ) -> list[Path]:
-    kind = "video" if samples.ndim == 5 else "image"
+    """The files of ``samples`` (grid first) in ``cfg.format``; ``model`` (an audio family's) turns
+    samples into sound (``waveforms``, ``sample_rate``)."""
+    kind = getattr(model, "data_kind", None) or ("video" if samples.ndim == 5 else "image")
     fmt = cfg.format or FORMATS[kind][0]
     if fmt not in FORMATS[kind]:
         raise ConfigError(
             f"format={fmt} cannot hold {kind}s. Fix: format={'|'.join(FORMATS[kind])} for this model."
         )
     out.mkdir(parents=True, exist_ok=True)
+    if kind == "audio":
+        waves = model.waveforms(samples, generator=torch.Generator().manual_seed(cfg.seed)).cpu()
+        files = [write_png(spectrogram_grid(waves, cfg.nrow), out / "samples.png")]
+        return files + [
+            write_wav(w, out / f"sample_{i:03d}.wav", model.sample_rate) for i, w in enumerate(waves)
+        ]
     if kind == "image":
         files = [write_png(image_grid(samples, value_range, cfg.nrow), out / "samples.png")]
         for i, image in enumerate(samples):
@@ -107,7 +125,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         model.eval()
         datamodule = run.build("data") if model.context_frames else None
         samples, labels = draw(model, cfg, datamodule)
-        files = write(samples, labels, cfg, tuple(cfg.data.value_range), run.output_dir / "samples")
+        files = write(samples, labels, cfg, tuple(cfg.data.value_range), run.output_dir / "samples", model)
         loggers = run.build_collection("logger")
         run.log_config(loggers)
         log_samples(loggers, files, labels)

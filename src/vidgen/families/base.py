@@ -3,7 +3,9 @@
 A family is a ``LightningModule`` holding the training logic of one kind of generator. Code outside
 ``families/`` never asks which family a model is; it reads these declarations and calls ``sample``:
 
-- ``data_kind``: ``image`` (batches ``(B, C, H, W)``) or ``video`` (``(B, T, C, H, W)``) data it trains on.
+- ``data_kind``: ``image`` (batches ``(B, C, H, W)``), ``video`` (``(B, T, C, H, W)``) or ``audio``
+  (waveforms ``(B, 1, L)`` or spectrograms ``(B, 1, F, T)``) data it trains on. Audio families also give
+  ``waveforms(samples, generator=None)`` (the sound of their samples) and ``sample_rate``.
 - ``loss_kind``: the ``kind`` of the ``loss=`` classes it trains with (``gan``, ``elbo``, ``frame``).
 - ``context_frames``: real frames ``sample`` needs as context (0: it samples from noise alone).
 - ``num_classes``: null, or the classes a conditional model's ``sample(labels=...)`` accepts.

@@ -80,9 +80,14 @@ class DCGANDiscriminator(nn.Module):
         image_size: input side, a power of two >= 8.
         channels: input channels.
         base_width: channels of the first layer; doubled at each stage (paper's "ndf").
+        batch_norm: batch norm after the inner convolutions, as the paper; false for a critic trained
+            with a gradient penalty, whose per-sample gradient norm batch norm would mix across the batch
+            (Gulrajani et al. 2017, Sec. 4; the SpecGAN of Donahue et al. 2019 is trained so).
     """
 
-    def __init__(self, image_size: int = 32, channels: int = 1, base_width: int = 64):
+    def __init__(
+        self, image_size: int = 32, channels: int = 1, base_width: int = 64, batch_norm: bool = True
+    ):
         super().__init__()
         stages = _check_image_size(image_size, "DCGANDiscriminator")
         width = base_width
@@ -90,8 +95,8 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for _ in range(stages - 1):
             layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=not batch_norm),
+                nn.BatchNorm2d(width * 2) if batch_norm else nn.Identity(),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2
