@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from vidgen.callbacks.schedule import due_at_epoch_end
 from vidgen.media import log_audio, log_image, spectrogram_grid, write_png, write_wav
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ class SampleAudioCallback(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        if (epoch + 1) % self.every_n_epochs == 0 or last or trainer.should_stop:
+        if due_at_epoch_end(trainer, self.every_n_epochs):
             self.write(trainer, pl_module, name=f"epoch_{epoch:03d}")
 
     @rank_zero_only

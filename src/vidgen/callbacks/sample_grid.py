@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from vidgen.callbacks.schedule import due_at_epoch_end
 from vidgen.media import image_grid, log_image, write_png
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ class SampleGridCallback(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        if (epoch + 1) % self.every_n_epochs == 0 or last or trainer.should_stop:
+        if due_at_epoch_end(trainer, self.every_n_epochs):
             self.write_grid(trainer, pl_module, name=f"epoch_{epoch:03d}")
 
     @rank_zero_only

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from vidgen.callbacks.schedule import due_at_epoch_end
 from vidgen.media import log_video, video_to_frames, write_gif, write_mp4
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,7 @@ class SampleVideoCallback(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        if (epoch + 1) % self.every_n_epochs == 0 or last or trainer.should_stop:
+        if due_at_epoch_end(trainer, self.every_n_epochs):
             self.write(trainer, pl_module, name=f"epoch_{epoch:03d}")
 
     def _videos(self, trainer: L.Trainer, pl_module: L.LightningModule) -> torch.Tensor:

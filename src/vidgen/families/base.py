@@ -42,6 +42,16 @@ class GenerativeModule(L.LightningModule):
     num_classes: int | None = None
     value_range: tuple[float, float] = (-1.0, 1.0)
 
+    def setup(self, stage: str) -> None:
+        """Checks that a conditional model has a class for every label of its data (a label beyond
+        ``num_classes`` would index past its embedding). Families that override ``setup`` call this."""
+        have = getattr(getattr(self.trainer, "datamodule", None), "num_classes", None)
+        if self.num_classes is not None and have is not None and have > self.num_classes:
+            raise ConfigError(
+                f"model.num_classes={self.num_classes} but the data has {have} classes. "
+                f"Fix: model.num_classes={have}."
+            )
+
     @torch.no_grad()
     def sample(
         self,

@@ -151,15 +151,6 @@ class DiffusionModule(GenerativeModule):
         self.guidance_scale = guidance_scale
         return self.sampler
 
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        have = getattr(datamodule, "num_classes", None)
-        if self.num_classes is not None and have is not None and have > self.num_classes:
-            raise ConfigError(
-                f"model.num_classes={self.num_classes} but the data has {have} classes. "
-                f"Fix: model.num_classes={have}."
-            )
-
     # -- the denoiser: the (averaged) net, with the labels and the guidance -----------------------------
     def denoise(
         self,

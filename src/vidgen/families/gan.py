@@ -118,13 +118,7 @@ class GANModule(GenerativeModule):
         return self.generator.latent_dim
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        have = getattr(datamodule, "num_classes", None)
-        if self.num_classes is not None and have is not None and have > self.num_classes:
-            raise ConfigError(
-                f"model.num_classes={self.num_classes} but the data has {have} classes. "
-                f"Fix: model.num_classes={have}."
-            )
+        super().setup(stage)
         # Compiled for fitting only (as lightning-hydra-template does): sampling and eval start fast.
         if stage == "fit" and self.compile_nets:
             self.generator.compile()
