@@ -47,6 +47,9 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_00-00-00", [f"ckpt_path={ckpt}"],
          {"ckpt_path": str(ckpt)}, frame_test)  # fmt: skip
 
+    # trained, never evaluated, and its training logged no result: no row, and the reason says so
+    _run(runs / "2026-01-07_00-00-00", ["experiment=mocogan_moving_mnist"], trainer, {"train/d_loss": 1.0})
+
     (tmp_path / "logs" / "results_not_run.json").write_text(
         json.dumps({"dcgan_cifar10": "vidgen-train failed: x"})
     )
@@ -58,6 +61,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
         "| dcgan_cifar10 | vidgen-train failed: x |" in not_run
         and "| vae_mnist | no run in logs/ |" in not_run
     )
+    assert "| mocogan_moving_mnist | trained, but no test metric in logs/ (run vidgen-eval" in not_run
     assert "| dcgan_mnist |" not in not_run
     # the paper's number comes from the `# paper:` line of conf/experiment/convlstm_moving_mnist.yaml
     convlstm = _row(text, "convlstm_moving_mnist")

@@ -156,17 +156,21 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
         experiment = _experiment(run)
         paper = _paper(_experiment_text(conf, experiment))
         main = _main_metric(metrics, paper)
+        if main is None:
+            # trained but not evaluated (or nothing it logs is a result): no row; an earlier run of the
+            # experiment that has one keeps its row, with its own commit
+            continue
         trainer = (_read_yaml(run / ".hydra" / "config.yaml") or {}).get("trainer", {})
-        key, value = main if main else ("—", None)
+        key, value = main
         floor_key = next((k for k in metrics if k.endswith("real_floor") and k.startswith(f"{key}_")), None)
         floor = metrics.get(floor_key) if floor_key else None
-        baselines = _baselines(metrics, key) if main else {}
+        baselines = _baselines(metrics, key)
         commit = _read_json(run / "run.json").get("commit")
         rows[experiment] = {
             "experiment": experiment,
             "run": str(run.relative_to(log_dir.parent)),
             "metric": key,
-            "N": _sample_count(metrics, key) if main else "—",
+            "N": _sample_count(metrics, key),
             "ours": f"{value:.4g}" if value is not None else "—",
             "baselines": ", ".join(f"{n} {v:.4g}" for n, v in baselines.items()) or "—",
             "real floor": f"{floor:.4g}" if floor is not None else "—",
@@ -182,17 +186,20 @@ HEADER = ["experiment", "metric", "N", "ours", "baselines", "real floor", "verdi
           "paper (source)", "run"]  # fmt: skip
 
 
-def _not_run(log_dir: Path, conf: Traversable) -> dict[str, str]:
-    """Experiments with no training run in ``log_dir``: why (the last ``results-run`` failure), or that
-    none was made."""
+def _not_run(log_dir: Path, conf: Traversable, rows: list[dict]) -> dict[str, str]:
+    """Experiments without a row: why (the last ``results-run`` failure), or that no run of theirs in
+    ``log_dir`` logged a result."""
     failures = _read_json(log_dir / "results_not_run.json")
-    names = experiment_names(conf)
-    ran = {
+    trained = {
         _experiment(run)
         for run in (log_dir / "train" / "runs").glob("*/")
         if (run / "metrics.json").is_file()
     }
-    return {name: failures.get(name, "no run in logs/") for name in names if name not in ran}
+    ran = {row["experiment"] for row in rows}
+    default = {True: "trained, but no test metric in logs/ (run vidgen-eval on its checkpoint)",
+               False: "no run in logs/"}  # fmt: skip
+    names = [name for name in experiment_names(conf) if name not in ran]
+    return {name: failures.get(name, default[name in trained]) for name in names}
 
 
 def render(rows: list[dict], not_run: dict[str, str] | None = None) -> str:
@@ -309,7 +316,8 @@ def main(argv: list[str] | None = None) -> Path:
         root = Path(args[0]) if args else Path(".")
     out = root / "docs" / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(collect(root / "logs", conf), _not_run(root / "logs", conf)))
+    rows = collect(root / "logs", conf)
+    out.write_text(render(rows, _not_run(root / "logs", conf, rows)))
     print(f"written: {out}")
     return out
 
