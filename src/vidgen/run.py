@@ -173,7 +173,11 @@ def source_commit() -> str | None:
     outside a git checkout (an installed wheel)."""
     try:
         commit = _git("rev-parse", "--short=10", "HEAD")
-        return commit + ("+dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
+        # dirty = the code or configs that ran differ from the commit; a regenerated docs/RESULTS.md
+        # (which make results-run writes between its runs) does not make the next run's code dirty
+        code = (":/src", ":/conf", ":/pyproject.toml")
+        changed = _git("status", "--porcelain", "--untracked-files=no", "--", *code)
+        return commit + ("+dirty" if changed else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
