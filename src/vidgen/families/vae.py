@@ -176,7 +176,9 @@ class VAEModule(GenerativeModule):
         # without vidgen's ``splits`` gets no baseline rather than one fitted to other data.
         splits = getattr(self.trainer.datamodule, "splits", None) or {}
         if "train" in splits and self.pixel_marginal_logits is None:
-            loader = DataLoader(splits["train"], batch_size=1024, shuffle=False)
+            # its own generator: iterating a DataLoader draws a seed from the generator it is given, and
+            # the global one would shift every later draw of the test (the IWAE samples, the fakes)
+            loader = DataLoader(splits["train"], batch_size=1024, shuffle=False, generator=torch.Generator())
             self.pixel_marginal_logits = self.fit_pixel_marginal(batch[0] for batch in loader)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
