@@ -6,20 +6,14 @@ in the C3D space by ``vidgen-eval``; combinations that cannot train stop with on
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
-from test_video_metrics import SMALL, short_recipe
+from test_video_metrics import SMALL, eval_with_short_c3d
 from vidgen.cli.sample import sample
 from vidgen.cli.train import train
 from vidgen.config import compose_config
@@ -28,7 +22,7 @@ from vidgen.metrics.frames import per_frame_metrics
 from vidgen.nets.video_unet import VideoUNet
 from vidgen.value_range import to_unit
 
-from conftest import CONF, compose_train
+from conftest import compose_train
 
 # 16x16 moving digits, clips of 3 context + 3 future frames, a U-Net of 0.05M parameters, DDIM with 3 steps.
 TINY_DATA = ["data=moving_digits", "data.image_size=16", "data.digit_size=8", "data.seq_len=6",
@@ -221,18 +215,7 @@ def test_vidgen_eval_scores_unconditional_video_diffusion_in_the_c3d_space(
     run = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
     train(compose_train([*UNCOND, *data, *run], tmp_path / "train", data_dir))
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
-    shutil.copytree(CONF, tmp_path / "conf", ignore=shutil.ignore_patterns("__pycache__"))
-    OmegaConf.save(short_recipe("c3d"), tmp_path / "conf" / "features" / "c3d.yaml")
-    env = {**os.environ, "VIDGEN_DATA_DIR": str(data_dir), "VIDGEN_CONF_DIR": str(tmp_path / "conf")}
-    env.pop("HYDRA_FULL_ERROR", None)
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("vidgen-eval")), f"ckpt_path={ckpt}", "logger=csv",
-         "trainer.enable_progress_bar=false", "metrics.num_fake=64"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    (out,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics, _ = eval_with_short_c3d(ckpt, tmp_path, data_dir, "metrics.num_fake=64")
     assert metrics["test/n_real_digits"] == metrics["test/n_fake_digits"] == 64  # all test clips
     for key in ("fd_c3d_digits", "fid_frames_digits_mean", "fd_c3d_digits_untrained"):
         assert metrics[f"test/{key}"] > 0, key

@@ -41,6 +41,23 @@ def short_recipe(name: str, epochs: int = EPOCHS) -> DictConfig:
     return OmegaConf.merge(REAL_RECIPE(name), {"max_epochs": epochs})
 
 
+def eval_with_short_c3d(ckpt: Path, tmp_path: Path, data_dir: Path, *overrides: str) -> tuple[dict, Path]:
+    """``vidgen-eval ckpt_path=<ckpt>`` as a user runs it, from ``tmp_path``, with a copy of ``conf/`` whose
+    C3D recipe is the short one (vidgen-eval reads recipes from its config tree); its metrics and folder."""
+    shutil.copytree(CONF, tmp_path / "conf", ignore=shutil.ignore_patterns("__pycache__"))
+    OmegaConf.save(short_recipe("c3d"), tmp_path / "conf" / "features" / "c3d.yaml")
+    env = {**os.environ, "VIDGEN_DATA_DIR": str(data_dir), "VIDGEN_CONF_DIR": str(tmp_path / "conf")}
+    env.pop("HYDRA_FULL_ERROR", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("vidgen-eval")), f"ckpt_path={ckpt}", "logger=csv",
+         "trainer.enable_progress_bar=false", *overrides],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
+    return json.loads((run / "metrics.json").read_text()), run
+
+
 def small_digits(data_dir: Path) -> MovingDigitsDataModule:
     return MovingDigitsDataModule(data_dir=str(data_dir), **SMALL)
 
@@ -207,19 +224,7 @@ def test_vidgen_eval_of_a_video_gan_logs_the_video_metrics(trained, tmp_path: Pa
          "trainer.enable_model_summary=false", "logger=csv"],
         tmp_path / "train", data_dir))  # fmt: skip
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
-    # vidgen-eval reads the recipe from its config tree: a copy with the short C3D recipe of `trained`
-    shutil.copytree(CONF, tmp_path / "conf", ignore=shutil.ignore_patterns("__pycache__"))
-    OmegaConf.save(short_recipe("c3d"), tmp_path / "conf" / "features" / "c3d.yaml")
-    env = {**os.environ, "VIDGEN_DATA_DIR": str(data_dir), "VIDGEN_CONF_DIR": str(tmp_path / "conf")}
-    env.pop("HYDRA_FULL_ERROR", None)
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("vidgen-eval")), f"ckpt_path={ckpt}", "logger=csv",
-         "trainer.enable_progress_bar=false"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    (run,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics, run = eval_with_short_c3d(ckpt, tmp_path, data_dir)
     # Recomputed here with scipy in the cached C3D (`trained`): the 64 test clips against 64 clips of the
     # checkpoint's generator (noise seeded 4321); fid_frames with each frame as a still clip of 8 frames
     model, _ = model_and_data(ckpt)
