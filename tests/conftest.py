@@ -58,6 +58,21 @@ def compose_train(
     return compose_config([f"paths.data_dir={data_dir}", *overrides], config_name, output_dir)
 
 
+def assert_train_stops_with(
+    overrides: list[str], fragments: list[str], output_dir: Path, data_dir: Path
+) -> None:
+    """``train`` of ``overrides`` raises one ``ConfigError`` whose message holds every fragment (the
+    problem and its fix) and no traceback."""
+    from vidgen.cli.train import train
+    from vidgen.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        train(compose_train(overrides, output_dir, data_dir))
+    for fragment in fragments:
+        assert fragment in str(error.value), str(error.value)
+    assert "Traceback" not in str(error.value)
+
+
 def run_cli(args: list[str], cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Runs the installed ``vidgen-train`` console script as a user would."""
     env = {**os.environ, "VIDGEN_DATA_DIR": str(data_dir), "HYDRA_FULL_ERROR": "0"}
