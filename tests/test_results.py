@@ -44,8 +44,11 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     ckpt = frames / "checkpoints" / "last.ckpt"
     frame_test = {"test/mse_per_frame": 95.0, "test/mse_per_frame_copy_last": 100.0,
                   "test/mse_per_frame_context_mean": 90.0, "test/n_sequences": 1000.0}  # fmt: skip
-    _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_00-00-00", [f"ckpt_path={ckpt}"],
-         {"ckpt_path": str(ckpt)}, frame_test)  # fmt: skip
+    evaluated = _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_00-00-00", [f"ckpt_path={ckpt}"],
+                     {"ckpt_path": str(ckpt)}, frame_test)  # fmt: skip
+    # the test set as vidgen.callbacks.test_set logs it into the CSV logger's hparams
+    (evaluated / "csv" / "version_0").mkdir(parents=True)
+    (evaluated / "csv" / "version_0" / "hparams.yaml").write_text("data/test_set: generated 256, split_seed 0\n")
 
     # trained, never evaluated, and its training logged no result: no row, and the reason says so
     _run(runs / "2026-01-07_00-00-00", ["experiment=mocogan_moving_mnist"], trainer, {"train/d_loss": 1.0})
@@ -68,6 +71,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     assert convlstm["metric"] == "test/mse_per_frame" and convlstm["ours"] == "95"
     assert "MSE 29.80 per frame" in convlstm["paper (source)"] and convlstm["N"] == "1000 test sequences"
     assert convlstm["baselines"] == "copy last frame 100, context mean 90"
+    assert convlstm["test data"] == "generated 256, split_seed 0"
     # 95 does not beat the context mean's 90: a smoke test, whatever the other baseline says
     assert convlstm["verdict"] == "smoke test (does not clearly beat context mean)"
     mnist = _row(text, "dcgan_mnist")
@@ -75,6 +79,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     assert mnist["N"] == "10000 gen. vs 10000 real" and mnist["verdict"] == "result"
     assert mnist["budget"] == "150 optimizer steps, 61 s" and mnist["commit"] == "abc123"
     assert mnist["run"] == "logs/train/runs/2026-01-02_00-00-00"
+    assert mnist["test data"] == "—"  # its runs logged no test set
     default = _row(text, "default")
     assert (default["metric"], default["ours"], default["verdict"]) == (
         "val/fid_digits",

@@ -136,6 +136,19 @@ def _budget(run: Path, trainer: dict) -> str:
     return f"{trainer.get('max_epochs')} epochs x {trainer.get('limit_train_batches') or 'all'} batches"
 
 
+def _test_set(*runs: Path | None) -> str:
+    """The test set a run's number was measured on, as ``vidgen.callbacks.test_set`` logged it (the
+    evaluation run first: its test is the one in the table)."""
+    for run in runs:
+        if run is None:
+            continue
+        for hparams in sorted(run.glob("csv/version_*/hparams.yaml"), reverse=True):
+            name = (_read_yaml(hparams) or {}).get("data/test_set")
+            if name:
+                return str(name)
+    return "—"
+
+
 def collect(log_dir: Path, conf: Traversable) -> list[dict]:
     """The table's rows from the runs in ``log_dir``; ``conf`` is the config folder (``conf_dir()``)."""
     evals: dict[Path, Path] = {}  # train run folder -> newest eval run folder of one of its checkpoints
@@ -170,6 +183,7 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
             "experiment": experiment,
             "run": str(run.relative_to(log_dir.parent)),
             "metric": key,
+            "test data": _test_set(evaluated, run),
             "N": _sample_count(metrics, key),
             "ours": f"{value:.4g}" if value is not None else "—",
             "baselines": ", ".join(f"{n} {v:.4g}" for n, v in baselines.items()) or "—",
@@ -182,7 +196,7 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
     return list(rows.values())
 
 
-HEADER = ["experiment", "metric", "N", "ours", "baselines", "real floor", "verdict", "budget", "commit",
+HEADER = ["experiment", "metric", "test data", "N", "ours", "baselines", "real floor", "verdict", "budget", "commit",
           "paper (source)", "run"]  # fmt: skip
 
 
