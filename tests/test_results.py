@@ -48,7 +48,17 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
                      {"ckpt_path": str(ckpt)}, frame_test)  # fmt: skip
     # the test set as vidgen.callbacks.test_set logs it into the CSV logger's hparams
     (evaluated / "csv" / "version_0").mkdir(parents=True)
-    (evaluated / "csv" / "version_0" / "hparams.yaml").write_text("data/test_set: generated 256, split_seed 0\n")
+    hparams = evaluated / "csv" / "version_0" / "hparams.yaml"
+    hparams.write_text("data/test_set: generated 256, split_seed 0\n")
+
+    # a video generator: the clip metric (FD in the C3D space) is its number, N read from the space's counts
+    video = _run(runs / "2026-01-06_12-00-00", ["experiment=vgan_moving_mnist"], trainer, {})
+    ckpt = video / "checkpoints" / "last.ckpt"
+    video_test = {"test/fid_frames_mnist_mean": 200.0, "test/fid_frames_mnist_mean_untrained": 100.0,
+                  "test/fd_c3d_mnist": 300.0, "test/fd_c3d_mnist_untrained": 140.0,
+                  "test/n_fake_mnist": 256.0, "test/n_real_mnist": 256.0}  # fmt: skip
+    _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_12-00-00", [f"ckpt_path={ckpt}"],
+         {"ckpt_path": str(ckpt)}, video_test)  # fmt: skip
 
     # trained, never evaluated, and its training logged no result: no row, and the reason says so
     _run(runs / "2026-01-07_00-00-00", ["experiment=mocogan_moving_mnist"], trainer, {"train/d_loss": 1.0})
@@ -58,7 +68,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     )
     text = main([str(tmp_path)]).read_text()
     table, not_run = text.split("## Not run")
-    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + 3
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + 4
     # every other experiment is listed with the reason it has no row
     assert (
         "| dcgan_cifar10 | vidgen-train failed: x |" in not_run
@@ -80,6 +90,9 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     assert mnist["budget"] == "150 optimizer steps, 61 s" and mnist["commit"] == "abc123"
     assert mnist["run"] == "logs/train/runs/2026-01-02_00-00-00"
     assert mnist["test data"] == "—"  # its runs logged no test set
+    vgan = _row(text, "vgan_moving_mnist")
+    assert (vgan["metric"], vgan["ours"], vgan["N"]) == ("test/fd_c3d_mnist", "300", "256 gen. vs 256 real")
+    assert vgan["verdict"] == "smoke test (does not clearly beat untrained)"
     default = _row(text, "default")
     assert (default["metric"], default["ours"], default["verdict"]) == (
         "val/fid_digits",
@@ -122,7 +135,7 @@ def test_every_stated_paper_number_names_its_source() -> None:
 def test_results_run_records_why_an_experiment_could_not_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`make results-run` on CIFAR-10 with no CIFAR-10 files (no download here): the real vidgen-train
+    """`make results-run` on CIFAR-10 with no copy of CIFAR-10 (no download here): the real vidgen-train
     stops with its one-line data error, which the table lists instead of a row."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIDGEN_DATA_DIR", str(tmp_path / "empty"))

@@ -37,7 +37,9 @@ from vidgen.run_folders import training_run_dir
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-MAIN_METRICS = ("test/fid_", "test/mse_per_frame", "test/nll_iwae_", "val/fid_", "val/mse_per_frame")
+MAIN_METRICS = (
+    "test/fd_c3d_", "test/fid_", "test/mse_per_frame", "test/nll_iwae_", "val/fid_", "val/mse_per_frame"
+)  # fmt: skip
 # a result must beat its best trivial baseline by this factor (lower-is-better metrics) to count as one
 CLEAR_MARGIN = 0.8
 # suffixes of the baselines' keys and their names in the table
@@ -97,10 +99,13 @@ def _main_metric(metrics: dict, paper: str) -> tuple[str, float] | None:
 
 def _sample_count(metrics: dict, key: str) -> str:
     """N of ``key``: generated vs real samples of a sample metric, test sequences of a frame metric."""
-    space = key.rsplit("_", 1)[-1]
-    n_fake, n_real = metrics.get(f"test/n_fake_{space}"), metrics.get(f"test/n_real_{space}")
-    if key.startswith("test/") and n_fake is not None and n_real is not None:
-        return f"{n_fake:.0f} gen. vs {n_real:.0f} real"
+    # the space's name is a part of the key: fid_mnist, fd_c3d_mnist, fid_frames_mnist_mean, fid_image_folder
+    spaces = [k.removeprefix("test/n_fake_") for k in metrics if k.startswith("test/n_fake_")]
+    for space in sorted(spaces, key=len, reverse=True):
+        n_fake, n_real = metrics.get(f"test/n_fake_{space}"), metrics.get(f"test/n_real_{space}")
+        named = key.endswith(f"_{space}") or f"_{space}_" in key
+        if key.startswith("test/") and named and n_fake is not None and n_real is not None:
+            return f"{n_fake:.0f} gen. vs {n_real:.0f} real"
     for count in ("test/n_sequences", "test/n_images"):
         if key.startswith("test/") and metrics.get(count) is not None:
             return f"{metrics[count]:.0f} test {count.split('_')[1]}"
@@ -196,8 +201,8 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
     return list(rows.values())
 
 
-HEADER = ["experiment", "metric", "test data", "N", "ours", "baselines", "real floor", "verdict", "budget", "commit",
-          "paper (source)", "run"]  # fmt: skip
+HEADER = ["experiment", "metric", "test data", "N", "ours", "baselines", "real floor", "verdict", "budget",
+          "commit", "paper (source)", "run"]  # fmt: skip
 
 
 def _not_run(log_dir: Path, conf: Traversable, rows: list[dict]) -> dict[str, str]:
