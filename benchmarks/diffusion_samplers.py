@@ -25,6 +25,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from vidgen.callbacks.sample_video import first_samples
 from vidgen.cli.eval import load_weights
 from vidgen.metrics.feature_spaces import feature_space
 from vidgen.metrics.sample_quality import sample_quality
@@ -36,20 +37,14 @@ FLOW = ["euler:20", "euler:10", "heun:10"]
 SEED, CHUNK = 4321, 64
 
 
-def test_images(datamodule, num: int | None) -> torch.Tensor:
-    datamodule.setup("test")
-    images = torch.cat([batch[0] for batch in datamodule.test_dataloader()])
-    return images if num is None else images[:num]
-
-
 def measure(ckpt: str, num: int | None, samplers: list[str] | None) -> dict:
     checkpoint = load_run_checkpoint(ckpt)
     cfg = OmegaConf.create(checkpoint["vidgen_config"])
-    torch.manual_seed(0)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     load_weights(model, checkpoint, ckpt)
-    real = test_images(datamodule, num)
+    datamodule.setup("test")
+    real = first_samples(datamodule.test_dataloader(), num or len(datamodule.splits["test"]))
     space = feature_space(datamodule)
     samplers = samplers or (GAUSSIAN if "euler" not in model.loss.samplers else FLOW)
     rows = []
@@ -63,9 +58,9 @@ def measure(ckpt: str, num: int | None, samplers: list[str] | None) -> dict:
         seconds = time.perf_counter() - start
         fid = sample_quality(space, real, torch.cat(fakes), metrics=("fid",))
         key = next(k for k in fid if k.startswith("fid"))
-        rows.append({"sampler": name, "steps": int(steps), "fid": fid[key], "seconds": seconds,
-                     "images_per_second": len(real) / seconds})  # fmt: skip
         rate = len(real) / seconds
+        rows.append({"sampler": name, "steps": int(steps), "fid": fid[key], "seconds": seconds,
+                     "images_per_second": rate})  # fmt: skip
         print(f"{name:5s} {int(steps):5d} steps: FID {fid[key]:8.2f}, {rate:7.2f} images/s", flush=True)
     return {"checkpoint": ckpt, "experiment": cfg.get("task_name"), "num": len(real),
             "feature_space": space.description, "threads": torch.get_num_threads(), "rows": rows}  # fmt: skip
