@@ -323,6 +323,33 @@ def test_sample_quality_measures_the_space_on_the_labelled_real_samples(digits) 
     assert not any("accuracy" in key for key in metric.compute())
 
 
+def test_conditional_accuracy_counts_the_requested_class_the_space_sees(digits) -> None:
+    """Generated samples given with the classes they were asked for: the share the space assigns to that
+    class, counted here by hand; real images posing as fakes with their own labels score the space's own
+    accuracy, with shifted labels near 0; ``reset_fakes`` (the untrained baseline) starts the count anew."""
+    from vidgen.metrics.sample_quality import SampleQuality
+
+    dm, space = digits
+    x, y = dm.splits["test"].tensors
+    with torch.no_grad():
+        predicted = space.net(x).argmax(1)
+    metric = SampleQuality(space, ("fid", "is"))
+    metric.update(x, real=True)
+    for part in (slice(0, 100), slice(100, 180)):
+        metric.update(x[part], real=False, labels=y[part])
+    out = metric.compute()
+    assert out["n_conditional_digits"] == 180
+    assert out["conditional_accuracy_digits"] == pytest.approx(float((predicted == y).double().mean()))
+    assert out["conditional_accuracy_digits"] > 0.9
+    assert "feature_extractor_accuracy_digits" not in out  # real samples came without labels
+    metric.reset_fakes()
+    metric.update(x, real=False, labels=(y + 1) % 10)
+    out = metric.compute()
+    assert out["n_conditional_digits"] == 180
+    assert out["conditional_accuracy_digits"] == pytest.approx(float((predicted == (y + 1) % 10).double().mean()))
+    assert out["conditional_accuracy_digits"] < 0.1
+
+
 def test_the_floor_stops_a_space_reading_below_it_with_one_message(digits) -> None:
     from vidgen.errors import FeatureExtractorError
 

@@ -8,6 +8,9 @@ process or many. Models whose ``test_metrics`` do not include ``sample_quality``
 left alone. Clips are measured in the C3D space (``fd_c3d``, ``fid_frames``), images in the data's
 classifier space or Inception-v3 (``vidgen.metrics.feature_spaces``).
 
+A conditional model's fakes are drawn for classes 0..K-1 in turn and scored by the same space's reading of
+them (``<split>/conditional_accuracy_<space>``: the requested class seen; chance is 1/K).
+
 Every value is logged beside the space's accuracy measured on the same real samples with their labels
 (``<split>/feature_extractor_accuracy_<space>``, over ``n_accuracy_<space>`` samples; at test also the
 accuracies cached when the network was trained, ``feature_extractor_cached_*``), and a space that reads
@@ -168,7 +171,12 @@ class SampleQualityCallback(L.Callback):
             if k % trainer.world_size != trainer.global_rank:
                 continue
             noise = torch.Generator().manual_seed(self.seed + k)
-            self.metric.update(pl_module.sample(min(CHUNK, num - start), generator=noise), real=False)
+            count = min(CHUNK, num - start)
+            # a conditional model's classes, as sample() draws them by default (0..K-1 cycled), given
+            # explicitly so the metric can check that the space sees the class that was asked for
+            labels = None if pl_module.num_classes is None else pl_module.sample_labels(count)
+            self.metric.update(pl_module.sample(count, generator=noise, labels=labels), real=False,
+                               labels=labels)  # fmt: skip
             drew = True
         if not drew:
             self.metric.update(self._empty, real=False)

@@ -21,6 +21,10 @@ sample is encoded once whatever metrics are asked; keys carry the space's name (
 Beside them it measures the space itself: given the labels of the real samples, the share its logits
 classify correctly (``feature_extractor_accuracy_<name>`` over ``n_accuracy_<name>`` labelled samples,
 counts summed over ranks), for spaces whose logits are the data's classes (``FeatureSpace.classifies_data``).
+Generated samples of a conditional model given with the classes they were asked for give
+``conditional_accuracy_<name>`` (over ``n_conditional_<name>``): the share the same classifier assigns to the
+requested class (the "accuracy with which the classifier hears the requested digit" of issue 18; chance is
+1 / classes, and the space's accuracy on real samples is the ceiling).
 """
 
 from __future__ import annotations
@@ -132,7 +136,9 @@ class SampleQuality(Metric):
     space). Images: ``metrics`` of ``IMAGE_METRICS`` -> ``fid_<name>``, ``kid_<name>_mean``/``_std``,
     ``is_<name>``, ``precision_<name>``/``recall_<name>``. Clips: ``fd_c3d_<name>`` and
     ``fid_frames_<name>_mean``. Real samples given with their ``labels`` also give
-    ``feature_extractor_accuracy_<name>`` and ``n_accuracy_<name>`` (labels < 0, unlabelled, are skipped).
+    ``feature_extractor_accuracy_<name>`` and ``n_accuracy_<name>`` (labels < 0, unlabelled, are skipped);
+    generated samples given with their requested ``labels`` give ``conditional_accuracy_<name>`` and
+    ``n_conditional_<name>``.
 
     Args:
         space: the feature space (``vidgen.metrics.feature_spaces.feature_space``).
@@ -175,7 +181,7 @@ class SampleQuality(Metric):
         for state in states:
             self.add_state(state, default=[], dist_reduce_fx="cat")
         # the space's accuracy on the labelled real samples: counts, summed over ranks (exact under DDP)
-        for state in ("accuracy_hits", "accuracy_count"):
+        for state in ("accuracy_hits", "accuracy_count", "conditional_hits", "conditional_count"):
             self.add_state(state, default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     @torch.no_grad()
@@ -184,11 +190,13 @@ class SampleQuality(Metric):
     ) -> None:
         """Adds a batch of real or generated samples; ``reference=True``: real samples of another split
         (training images), whose FID against the real ones is reported as ``fid_<name>_real_floor``;
-        ``labels``: the classes of real samples, to measure the space's accuracy on them."""
+        ``labels``: the classes of real samples, to measure the space's accuracy on them, or the classes
+        generated samples were asked for, to measure how often the space sees the requested class."""
         side = "reference" if reference else "real" if real else "fake"
         b, clip = len(x), x.ndim == 5
         classifies = getattr(self.space, "classifies_data", False)  # its logits are the data's classes
         measure = real and not reference and labels is not None and classifies
+        conditional = not real and labels is not None and classifies
         if b == 0:  # a DDP rank that drew no samples still takes part in the gather, with no rows
             getattr(self, f"{side}_features").append(
                 torch.zeros(0, self.space.num_features, dtype=torch.double)
@@ -199,15 +207,17 @@ class SampleQuality(Metric):
             elif not real and "is" in self.metrics:
                 self.fake_logits.append(torch.zeros(0, self._num_logits(x), dtype=torch.double))
             return
-        if not real and not clip and "is" in self.metrics:
+        if (not real and not clip and "is" in self.metrics) or measure or conditional:
             features, logits = features_and_logits_of(self.space, x)
-            self.fake_logits.append(logits)
-        elif measure:
-            features, logits = features_and_logits_of(self.space, x)
-            labelled = labels.to(logits.device) >= 0
-            hits = logits[labelled].argmax(1) == labels.to(logits.device)[labelled]
-            self.accuracy_hits += int(hits.sum())
-            self.accuracy_count += int(labelled.sum())
+            if not real and not clip and "is" in self.metrics:
+                self.fake_logits.append(logits)
+            if measure or conditional:
+                labels = labels.to(logits.device)
+                labelled = labels >= 0
+                hits = int((logits[labelled].argmax(1) == labels[labelled]).sum())
+                prefix = "accuracy" if measure else "conditional"
+                setattr(self, f"{prefix}_hits", getattr(self, f"{prefix}_hits") + hits)
+                setattr(self, f"{prefix}_count", getattr(self, f"{prefix}_count") + int(labelled.sum()))
         else:
             features = features_of(self.space, x)
         getattr(self, f"{side}_features").append(features)
@@ -219,6 +229,8 @@ class SampleQuality(Metric):
         """Forgets the generated samples and keeps the real ones, to score another generator against the
         same real features (the untrained baseline) without encoding them again."""
         self.fake_features, self.fake_logits, self.fake_frames = [], [], []
+        self.conditional_hits.zero_()
+        self.conditional_count.zero_()
         self._computed = None
 
     def _num_logits(self, x: torch.Tensor) -> int:
@@ -286,14 +298,19 @@ class SampleQuality(Metric):
         return out
 
     def _accuracy(self) -> dict[str, float]:
-        """``feature_extractor_accuracy_<name>`` and ``n_accuracy_<name>`` of the labelled real samples
-        seen (all ranks); empty when none were given."""
+        """``feature_extractor_accuracy_<name>`` / ``n_accuracy_<name>`` of the labelled real samples and
+        ``conditional_accuracy_<name>`` / ``n_conditional_<name>`` of the generated ones (all ranks); each
+        pair only when such samples were given."""
+        name, out = self.space.name, {}
         count = int(self.accuracy_count)
-        if not count:
-            return {}
-        name = self.space.name
-        return {f"feature_extractor_accuracy_{name}": int(self.accuracy_hits) / count,
-                f"n_accuracy_{name}": float(count)}  # fmt: skip
+        if count:
+            out[f"feature_extractor_accuracy_{name}"] = int(self.accuracy_hits) / count
+            out[f"n_accuracy_{name}"] = float(count)
+        count = int(self.conditional_count)
+        if count:
+            out[f"conditional_accuracy_{name}"] = int(self.conditional_hits) / count
+            out[f"n_conditional_{name}"] = float(count)
+        return out
 
 
 def sample_quality(
