@@ -130,10 +130,8 @@ class VAEModule(GenerativeModule):
             return
         # the same keys as on_epoch logging gives (train/loss_epoch, train/recon_nats, ...); under DDP the
         # ranks' means are averaged, which is the global mean since every rank sees as many images
-        means = {k: v / self._train_count for k, v in self._train_sums.items()}
-        self.log_dict(
-            {("train/loss_epoch" if k == "loss" else f"train/{k}"): v for k, v in means.items()}, sync_dist=True
-        )
+        names = {k: "train/loss_epoch" if k == "loss" else f"train/{k}" for k in self._train_sums}
+        self.log_dict({names[k]: v / self._train_count for k, v in self._train_sums.items()}, sync_dist=True)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         terms = self(batch[0])
