@@ -56,6 +56,9 @@ SETTINGS = {
 TINY_VIDEO = ["data.image_size=16", "data.seq_len=4", "data.num_input_frames=2", "data.num_output_frames=2"]
 TINY_CONVLSTM = ["model.net.hidden_channels=[8]"]
 TINY_VAE = ["model.net.base_width=8", "model.net.hidden_dim=16", "data.batch_size=8"]
+TINY_DIFFUSION = ["model.net.base_width=8", "model.net.norm_groups=4", "data.batch_size=8"]
+TINY_WAVEGAN = ["model.generator.model_size=4", "model.discriminator.model_size=4", "data.batch_size=4",
+                "data.clip_samples=4096", "model.discriminator.phase_shuffle=0"]  # fmt: skip
 
 WORKLOADS = {
     # DCGAN on MNIST-sized images: conf/data/mnist.yaml gives (128, 1, 32, 32)
@@ -64,7 +67,14 @@ WORKLOADS = {
     "convlstm": ["data=moving_mnist", "model=convlstm", "loss=frame_mse"],
     # the conv VAE on binarized-MNIST-sized images in [0, 1]: (128, 1, 32, 32)
     "vae": ["data=mnist", "model=vae_conv", "loss=elbo", "data.value_range=[0,1]"],
-}
+    # the DDPM U-Net of experiment=ddpm_digits (eps-MSE, EMA): (64, 1, 16, 16)
+    "diffusion": ["data=digits", "model=ddpm_unet", "loss=diffusion_eps", "data.image_size=16",
+                  "model.ema_decay=0.995"],
+    # WaveGAN on FSDD-sized waveforms, at half the paper's width (model_size 32), with one D step per G
+    # step and the non-saturating loss, the GAN step the hand loop writes: (32, 1, 16384)
+    "wavegan": ["data=spoken_digits", "model=wavegan", "loss=gan_ns", "model.n_critic=1",
+                "model.generator.model_size=32", "model.discriminator.model_size=32", "data.batch_size=32"],
+}  # fmt: skip
 # More models whose default for model.channels_last was set from a measurement (``--option-models`` of
 # the variants section): the training step through vidgen at the model's usual data and batch.
 OPTION_MODELS = {
@@ -96,6 +106,10 @@ def workload_cfg(name: str, s: dict, output_dir: Path, extra: tuple[str, ...] = 
         over += [*TINY_CONVLSTM, *TINY_VIDEO]
     if name == "vae" and s["widths"]:
         over += TINY_VAE
+    if name == "diffusion" and s["widths"]:
+        over += TINY_DIFFUSION
+    if name == "wavegan" and s["widths"]:
+        over += TINY_WAVEGAN
     return compose_config(over, "train", output_dir=output_dir)
 
 
@@ -108,10 +122,13 @@ def fake_batch(cfg: DictConfig, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     """A batch of the configured data's shape and range (only shapes matter for speed)."""
     d = cfg.data
     g = torch.Generator().manual_seed(seed)
-    shape = [d.batch_size, d.channels, d.image_size, d.image_size]
+    if d.get("representation") == "waveform":
+        shape = [d.batch_size, 1, d.clip_samples]
+    else:
+        shape = [d.batch_size, d.channels, d.image_size, d.image_size]
     if "seq_len" in d:
         shape.insert(1, d.seq_len)
-    images = from_unit(torch.rand(shape, generator=g), tuple(d.value_range))
+    images = from_unit(torch.rand(shape, generator=g), tuple(d.get("value_range", (-1.0, 1.0))))
     return images, torch.randint(0, 10, (d.batch_size,), generator=g)
 
 

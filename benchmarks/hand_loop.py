@@ -84,8 +84,27 @@ def hand_vae_step(model) -> Callable[[torch.Tensor], None]:
     return step
 
 
+def hand_diffusion_step(model) -> Callable[[torch.Tensor], None]:
+    """Ho et al. 2020, Algorithm 1 as their code and diffusers' examples write it: t ~ U{0..T-1},
+    eps ~ N(0, I), x_t in closed form, MSE of the net's eps (the family's own loss object, so the same
+    schedule and objective), one Adam step, then the EMA of the weights the papers sample with (the
+    family's ``AveragedModel``, its warmed-up decay)."""
+    net, loss_fn, opt = model.net, model.loss, model.configure_optimizers()
+
+    def step(x: torch.Tensor) -> None:
+        loss = loss_fn(lambda x_t, t: net(x_t, t), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if model.net_ema is not None:
+            model.update_ema()
+
+    return step
+
+
 # One hand-written step per workload of common.WORKLOADS: an unknown workload fails here, not silently.
-HAND_STEPS = {"dcgan": hand_gan_step, "convlstm": hand_sequence_step, "vae": hand_vae_step}
+HAND_STEPS = {"dcgan": hand_gan_step, "convlstm": hand_sequence_step, "vae": hand_vae_step,
+              "diffusion": hand_diffusion_step, "wavegan": hand_gan_step}  # fmt: skip
 
 
 def hand_step(name: str, model) -> Callable[[torch.Tensor], None]:
