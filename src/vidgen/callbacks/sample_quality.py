@@ -203,7 +203,7 @@ class SampleQualityCallback(L.Callback):
             return
         total = self._total_real(trainer)
         self._fakes(trainer, pl_module, self.num_fake or total)
-        if self.real_floor and pl_module.data_kind == "image":
+        if self.real_floor and pl_module.data_kind in ("image", "audio"):
             # as many training images as test images, a seeded draw (the same in every run); one rank
             # encodes them, the others add no rows
             reference = self._training_images(trainer, total) if trainer.is_global_zero else self._empty
