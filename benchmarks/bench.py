@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         if "eval" in only:
             # the digits extractor is cached in $VIDGEN_DATA_DIR or <repo>/data, never in the shared data
             data_dir = os.environ.get("VIDGEN_DATA_DIR") or str(REPO / "data")
-            num, repeats = (2000, 3) if mode == "full" else (500, 1)
+            num, repeats = (2000, 7) if mode == "full" else (500, 1)
             res["eval"] = run("eval", None, lambda: eval_throughput.measure(num, repeats, data_dir))
         if "quality_parity" in only:
             # the same folder for the digits extractor as the eval section

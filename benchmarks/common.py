@@ -35,7 +35,8 @@ REPO = HERE.parent
 # samples per FID of the quality-parity section (num_fake also of time-to-quality); ttq_overrides: what
 # the time-to-quality section changes in the default run (nothing in the full form: all 25 epochs).
 SETTINGS = {
-    "full": {"steps": 12, "warmup": 2, "repeats": 3, "convlstm_batch": None, "gemm": [512, 1024, 2048],
+    "full": {"steps": 12, "min_seconds": 4.0, "warmup": 2, "repeats": 3, "convlstm_batch": None,
+             "gemm": [512, 1024, 2048],
              "launches": 3, "sample_num": 8, "sample_seconds": 3, "compile": True, "data": [], "widths": [],
              "parity_steps": 550, "parity_seeds": [1, 2, 3, 4], "parity_num_fake": 1000,
              "ttq_overrides": []},
