@@ -102,6 +102,27 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     assert default["budget"] == "25 epochs x all batches"
 
 
+def test_a_fresh_clone_keeps_the_documented_rows_until_its_own_runs_replace_them(tmp_path: Path) -> None:
+    """logs/ stays on the machine that ran: `make results` elsewhere must not erase the documented rows."""
+    made = tmp_path / "made"
+    trainer = {"trainer": {"max_epochs": 3}}
+    _run(made / "logs" / "train" / "runs" / "2026-01-01_00-00-00", ["experiment=dcgan_mnist"], trainer,
+         {"test/fid_mnist": 70.5, "test/fid_mnist_untrained": 400.0})  # fmt: skip
+    _run(made / "logs" / "train" / "runs" / "2026-01-01_01-00-00", ["experiment=vae_mnist"], trainer,
+         {"test/fid_mnist": 50.0, "test/fid_mnist_untrained": 400.0})  # fmt: skip
+    documented = main([str(made)]).read_text()
+
+    fresh = tmp_path / "fresh"
+    (fresh / "docs").mkdir(parents=True)
+    (fresh / "docs" / "RESULTS.md").write_text(documented)
+    _run(fresh / "logs" / "train" / "runs" / "2026-02-01_00-00-00", ["experiment=vae_mnist"], trainer,
+         {"test/fid_mnist": 40.0, "test/fid_mnist_untrained": 400.0})  # fmt: skip
+    text = main([str(fresh)]).read_text()
+    assert _row(text, "dcgan_mnist") == _row(documented, "dcgan_mnist")  # kept, with its run folder
+    assert _row(text, "vae_mnist")["ours"] == "40"  # replaced by this clone's run
+    assert "| dcgan_mnist |" not in text.split("## Not run")[1]
+
+
 def test_budget_commands_are_read_from_every_experiment_file() -> None:
     from vidgen.cli.results import budget_commands
     from vidgen.config import conf_dir
