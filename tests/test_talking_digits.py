@@ -196,6 +196,17 @@ def test_tiny_fit_writes_mp4_with_sound_gif_wav_and_the_metrics(fsdd: Path, tmp_
     for key in ("val/av_agreement_lenet_frames_fsdd", "val/av_agreement_lenet_frames_fsdd_real",
                 "val/fid_lenet_frames", "val/fid_fsdd", "val/conditional_accuracy_fsdd"):  # fmt: skip
         assert key in metrics and 0 <= metrics[key] < float("inf")
+    # vidgen-eval of its checkpoint measures the pairs of the test split (8 here) against as many fakes
+    from vidgen.cli.eval import evaluate
+
+    ckpt = out / "checkpoints" / "last.ckpt"
+    tested = evaluate(compose_train([f"ckpt_path={ckpt}", "metrics.min_extractor_accuracy=0",
+                                     "metrics.metrics=[fid]", "logger=csv"], tmp_path / "e", fsdd,
+                                    config_name="eval"))  # fmt: skip
+    assert (
+        tested["test/n_av_lenet_frames_fsdd"] == 8
+        and "test/av_agreement_lenet_frames_fsdd_shuffled" in tested
+    )
     # vidgen-sample of this model: the grid GIF, then one MP4 with sound per pair
     cfg = compose_train(["experiment=talking_digits", *SMALL, *TINY_NETS], tmp_path / "s", fsdd)
     model = build(cfg.model, "model")
