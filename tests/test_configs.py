@@ -25,6 +25,7 @@ STACKS = [
     ["model=ddpm_unet", "loss=diffusion_eps"],
     ["data=moving_digits", "model=video_ddpm_unet_pred", "loss=diffusion_eps", "callbacks=prediction"],
     ["data=spoken_digits", "model=wavegan", "loss=wgan_gp", "callbacks=audio"],
+    ["data=talking_digits", "model=talking_digits_gan", "loss=gan_ns", "callbacks=audio_visual"],
 ]
 
 

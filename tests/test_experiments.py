@@ -20,7 +20,13 @@ from conftest import CONF, compose_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # The real dataset (data_files.REAL_DATA) each data option reads; Moving MNIST is made of MNIST digits.
-REAL_DATA_OF = {"mnist": "mnist", "moving_mnist": "mnist", "cifar10": "cifar10", "spoken_digits": "fsdd"}
+REAL_DATA_OF = {
+    "mnist": "mnist",
+    "moving_mnist": "mnist",
+    "cifar10": "cifar10",
+    "spoken_digits": "fsdd",
+    "talking_digits": "fsdd",
+}
 # The embedded data standing in for each dataset when its files are absent.
 STAND_IN = {"mnist": "digits", "cifar10": "digits", "moving_mnist": "moving_digits"}
 QUIET = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -36,7 +42,7 @@ def budget_overrides(name: str) -> list[str]:
 
 def _data_of(name: str) -> str:
     text = (CONF / "experiment" / f"{name}.yaml").read_text()
-    data = ("cifar10", "moving_mnist", "mnist", "moving_digits", "spoken_digits", "digits")
+    data = ("cifar10", "moving_mnist", "mnist", "moving_digits", "spoken_digits", "talking_digits", "digits")
     return next((d for d in data if f"override /data: {d}\n" in text), "digits")
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from vidgen.audio_visual import AudioVisual
 from vidgen.errors import ConfigError
 from vidgen.families.base import GenerativeModule
 from vidgen.metrics.feature_spaces import load_recipe
@@ -43,7 +44,20 @@ STACKS = {
         "model.generator.base_width=4",
         "model.discriminator.base_width=4",
     ],  # fmt: skip
+    "talking_digits_gan": [
+        "data=talking_digits",
+        "callbacks=audio_visual",
+        "model.generator.base_width=4",
+        "model.generator.model_size=4",
+        "model.discriminator.base_width=4",
+        "model.discriminator.model_size=4",
+    ],  # fmt: skip
 }
+
+
+def parts(samples: torch.Tensor | AudioVisual) -> tuple[torch.Tensor, ...]:
+    """The tensors of a batch of samples: one, or the clips and sounds of audio-visual pairs."""
+    return tuple(samples) if isinstance(samples, AudioVisual) else (samples,)
 
 
 def test_every_model_config_is_in_this_test() -> None:
@@ -56,8 +70,10 @@ def test_sample_keeps_the_protocol(name: str, tmp_path: Path, data_dir: Path) ->
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     assert isinstance(model, GenerativeModule)
-    assert model.data_kind in ("image", "video", "audio") and model.loss_kind
-    assert set(model.test_metrics) <= {"sample_quality", "frames", "nll"} and model.test_metrics
+    assert model.data_kind in ("image", "video", "audio", "audio_visual") and model.loss_kind
+    assert (
+        set(model.test_metrics) <= {"sample_quality", "frames", "nll", "audio_visual"} and model.test_metrics
+    )
     assert type(instantiate(cfg.loss)).kind == model.loss_kind
 
     context = None
@@ -71,16 +87,18 @@ def test_sample_keeps_the_protocol(name: str, tmp_path: Path, data_dir: Path) ->
     first = model.sample(3, generator=torch.Generator().manual_seed(1), context=context)
     again = model.sample(3, generator=torch.Generator().manual_seed(1), context=context)
     assert model.training  # the module's mode is restored
-    assert torch.equal(first, again)  # the generator (or the context) fixes the samples
-    assert first.is_contiguous() and not first.requires_grad
-    # audio: waveforms (B, 1, L) or spectrograms (B, 1, F, T)
-    expected = {"image": (4,), "video": (5,), "audio": (3, 4)}[model.data_kind]
-    assert first.ndim in expected and len(first) == 3
+    # the generator (or the context) fixes the samples
+    assert all(torch.equal(a, b) for a, b in zip(parts(first), parts(again), strict=True))
+    assert all(x.is_contiguous() and not x.requires_grad for x in parts(first))
+    # audio: waveforms (B, 1, L) or spectrograms (B, 1, F, T); audio-visual: clips (B, T, C, H, W) and sounds
+    expected = {"image": [(4,)], "video": [(5,)], "audio": [(3, 4)], "audio_visual": [(5,), (3,)]}
+    for x, ndims in zip(parts(first), expected[model.data_kind], strict=True):
+        assert x.ndim in ndims and len(x) == 3
     if model.context_frames:  # the context frames come back first, as given (up to float rounding)
         assert torch.allclose(first[:, : model.context_frames], context[:, : model.context_frames], atol=1e-5)
     else:
         other = model.sample(3, generator=torch.Generator().manual_seed(2))
-        assert not torch.equal(first, other)
+        assert not any(torch.equal(a, b) for a, b in zip(parts(first), parts(other), strict=True))
         with pytest.raises(ConfigError, match="takes no context"):
             model.sample(3, context=torch.zeros(3, 4, 1, 8, 8))
 

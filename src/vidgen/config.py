@@ -386,12 +386,18 @@ def _options_with(group: str, attr: str, wanted: str) -> list[str]:
     return names
 
 
+def _plural(data_kind: str) -> str:
+    """``image`` -> ``images``; ``audio_visual`` -> ``audio-visual clips`` (in messages)."""
+    return "audio-visual clips" if data_kind == "audio_visual" else f"{data_kind}s"
+
+
 def check_compatibility(cfg: DictConfig) -> None:
     """Stops a model x data x loss x callbacks combination that cannot train, naming both sides and the fix.
 
     Class attributes carry the declarations (``vidgen.families.base``): a model has ``loss_kind`` (the
-    ``kind`` of the losses it trains with) and ``data_kind`` (``image`` or ``video``); a loss has
-    ``kind``; a datamodule and a data-specific callback have ``data_kind``. Size constraints (e.g. a
+    ``kind`` of the losses it trains with) and ``data_kind`` (the data it models); a loss has
+    ``kind``; a datamodule and a data-specific callback have ``data_kind`` (``image``, ``video``, ``audio``,
+    ``audio_visual``). Size constraints (e.g. a
     power-of-two image size) are checked by each net's constructor.
     """
     model_cls = import_target(cfg.model._target_, "model")
@@ -411,8 +417,9 @@ def check_compatibility(cfg: DictConfig) -> None:
     if wanted and have and wanted != have:
         options = "|".join(_options_with("data", "data_kind", wanted)) or "?"
         raise ConfigError(
-            f"{_named('model', cfg.model)} models {wanted}s but {_named('data', cfg.data)} "
-            f"provides {have}s. Fix: pick {wanted} data, data={options}, or a model for {have}s."
+            f"{_named('model', cfg.model)} models {_plural(wanted)} but {_named('data', cfg.data)} "
+            f"provides {_plural(have)}. Fix: pick {wanted.replace('_', '-')} data, data={options}, or a "
+            f"model for {_plural(have)}."
         )
     for name, node in (cfg.get("callbacks") or {}).items():
         if not isinstance(node, DictConfig) or "_target_" not in node:
@@ -420,7 +427,8 @@ def check_compatibility(cfg: DictConfig) -> None:
         needs = getattr(import_target(node._target_, f"callbacks.{name}"), "data_kind", None)
         if needs and have and needs != have:
             raise ConfigError(
-                f"callbacks.{name} ({node._target_}) works on {needs}s but {_named('data', cfg.data)} "
-                f"provides {have}s. Fix: callbacks={getattr(model_cls, 'default_callbacks', 'default')} "
+                f"callbacks.{name} ({node._target_}) works on {_plural(needs)} but "
+                f"{_named('data', cfg.data)} provides {_plural(have)}. Fix: "
+                f"callbacks={getattr(model_cls, 'default_callbacks', 'default')} "
                 f"(made for {_named('model', cfg.model)}), or remove it with ~callbacks.{name}."
             )

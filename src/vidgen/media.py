@@ -5,18 +5,21 @@ Every writer of vidgen's outputs goes through here (the sample callbacks, the fr
 ``vidgen-eval``, ``vidgen-sample``, ``vidgen-data``), so a file on disk and what W&B or TensorBoard show
 are the same pixels: 8-bit arrays rounded as the PNG is, or the bytes of the file itself.
 Grids come from torchvision's ``make_grid``, PNG files from its ``save_image``, GIF frames from Pillow
-(a torchvision dependency), MP4 from ``torchvision.io.write_video`` (which needs PyAV) and WAV (RIFF,
-mono 16-bit PCM) from ``scipy.io.wavfile`` (``vidgen.audio`` says why not torchaudio).
+(a torchvision dependency), MP4 (H.264, with an AAC sound track when given one) from PyAV directly
+(``torchvision.io.write_video`` is gone from torchvision 0.24 on) and WAV (RIFF, mono 16-bit PCM) from
+``scipy.io.wavfile`` (``vidgen.audio`` says why not torchaudio).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
 
 from vidgen.audio import stft
+from vidgen.audio_visual import AudioVisual
 from vidgen.value_range import to_unit
 
 
@@ -39,8 +42,8 @@ def video_to_frames(videos: torch.Tensor, value_range: tuple[float, float], nrow
     return (torch.stack(grids) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def write_gif(frames: torch.Tensor, path: Path, fps: int) -> Path:
-    """``frames (T, H, W, 3)`` uint8 -> looping GIF."""
+def write_gif(frames: torch.Tensor, path: Path, fps: float | Fraction) -> Path:
+    """``frames (T, H, W, 3)`` uint8 -> looping GIF (frame durations are whole milliseconds)."""
     from PIL import Image
 
     images = [Image.fromarray(f.numpy()) for f in frames]
@@ -49,16 +52,47 @@ def write_gif(frames: torch.Tensor, path: Path, fps: int) -> Path:
     return path
 
 
-def write_mp4(frames: torch.Tensor, path: Path, fps: int) -> Path | None:
-    """MP4 through ``torchvision.io.write_video`` when its encoder (PyAV) is installed, else None."""
+def write_mp4(
+    frames: torch.Tensor,
+    path: Path,
+    fps: float | Fraction,
+    audio: torch.Tensor | None = None,
+    sample_rate: int | None = None,
+) -> Path | None:
+    """``frames (T, H, W, 3)`` uint8 -> H.264 MP4 through PyAV, with ``audio`` (a mono waveform ``(L,)`` or
+    ``(1, L)`` in [-1, 1] at ``sample_rate``) as an AAC track when given; None when PyAV is not installed.
+
+    ``fps`` may be a fraction (the talking digits' 125/16 = 8 frames per 1.024 s): it is kept exact as the
+    stream's rate, so video and sound end together. Frames of odd size are padded by one black row or
+    column, since H.264's 4:2:0 chroma needs even sides; ``yuv420p`` is what every player decodes.
+    """
     try:
-        import av  # noqa: F401  # torchvision's video writer needs PyAV
+        import av
     except ImportError:
         return None
-    from torchvision.io import write_video
-
+    if audio is not None and sample_rate is None:
+        raise ValueError("write_mp4 needs the sample_rate of its audio")
+    frames = frames.cpu()
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = torch.nn.functional.pad(frames, (0, 0, 0, pad_w, 0, pad_h))
+    rate = Fraction(fps).limit_denominator(1000)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_video(str(path), frames, fps=fps)
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=rate)
+        video.height, video.width, video.pix_fmt = frames.shape[1], frames.shape[2], "yuv420p"
+        sound = None
+        if audio is not None:
+            sound = container.add_stream("aac", rate=sample_rate, layout="mono")
+        for image in frames.numpy():
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode())
+        if sound is not None:
+            wave = audio.detach().float().cpu().reshape(1, -1).clamp(-1, 1).contiguous().numpy()
+            chunk = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = sample_rate, 0
+            container.mux(sound.encode(chunk))  # PyAV cuts it into the encoder's 1,024-sample frames
+            container.mux(sound.encode())
     return path
 
 
@@ -135,16 +169,45 @@ def _tensorboard_file(logger, key: str, path: Path, step: int) -> None:
     logger.experiment._get_file_writer().add_summary(summary, step)
 
 
-def log_video(loggers: list, key: str, gif: Path, step: int) -> None:
+def log_video(loggers: list, key: str, gif: Path, step: int, mp4: Path | None = None) -> None:
     """Sends a GIF file to W&B (as a video) and to TensorBoard (an animated image), both its own bytes;
-    its frame rate is the file's (W&B warns that an ``fps`` given with a file changes nothing)."""
+    its frame rate is the file's (W&B warns that an ``fps`` given with a file changes nothing). With ``mp4``
+    (e.g. a clip with its sound track) W&B gets that file instead; TensorBoard shows only images."""
     from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_video(key=key, videos=[str(gif)], step=step, format=["gif"])
+            shown = gif if mp4 is None else mp4
+            logger.log_video(key=key, videos=[str(shown)], step=step, format=[shown.suffix[1:]])
         elif isinstance(logger, TensorBoardLogger):
             _tensorboard_file(logger, key, gif, step)
+
+
+def write_audio_visual(
+    pairs: AudioVisual,
+    value_range: tuple[float, float],
+    fps: Fraction,
+    sample_rate: int,
+    folder: Path,
+    nrow: int,
+) -> dict[str, list[Path]]:
+    """Files of a batch of (clip, sound) pairs in ``folder``: ``samples.gif`` (a grid of the clips, silent),
+    and per pair ``sample_KKK.mp4`` (H.264 + AAC: the clip with its sound; none without PyAV),
+    ``sample_KKK.gif`` and ``sample_KKK.wav``. Returns ``{"grid": [...], "mp4": [...], "gif": [...],
+    "wav": [...]}``."""
+    pairs = pairs.cpu()
+    files: dict[str, list[Path]] = {"grid": [], "mp4": [], "gif": [], "wav": []}
+    files["grid"].append(
+        write_gif(video_to_frames(pairs.video, value_range, nrow), folder / "samples.gif", fps)
+    )
+    for k, (clip, sound) in enumerate(zip(pairs.video, pairs.audio, strict=True)):
+        frames = video_to_frames(clip[None], value_range, 1)
+        files["gif"].append(write_gif(frames, folder / f"sample_{k:03d}.gif", fps))
+        files["wav"].append(write_wav(sound, folder / f"sample_{k:03d}.wav", sample_rate))
+        mp4 = write_mp4(frames, folder / f"sample_{k:03d}.mp4", fps, audio=sound, sample_rate=sample_rate)
+        if mp4 is not None:
+            files["mp4"].append(mp4)
+    return files
 
 
 def log_audio(loggers: list, key: str, wav: Path, step: int, caption: str | None = None) -> None:

@@ -4,7 +4,8 @@ The checkpoint carries the resolved config of the run that wrote it (``checkpoin
 its ``model``, ``loss`` and ``data`` are rebuilt from there (``data=<option>`` and
 ``overrides='{key: value}'`` change them), the weights are loaded, and ``trainer.test`` runs with the
 ``metrics`` (sample quality), ``curves`` (per-step frame metrics) and ``test_set_name`` (which test set,
-e.g. Moving MNIST's file or generated sequences, in the log and the hyperparameters) callbacks. Results go
+e.g. Moving MNIST's file or generated sequences, in the log and the hyperparameters) callbacks; models of
+clips with sound (``test_metrics`` with ``audio_visual``) also with ``AudioVisualQualityCallback``. Results go
 to ``logs/eval/runs/<timestamp>/metrics.json``, to ``<training run>/eval/<timestamp>/metrics.json`` beside
 the training run's own files, and to the loggers: W&B resumes the run that trained the checkpoint
 (``resume_training_run=true``, ``vidgen.wandb_run.for_checkpoint``), so its row gets the test metrics.
@@ -52,6 +53,17 @@ def load_weights(model, checkpoint: dict, ckpt_path: str) -> None:
         ) from e
 
 
+def audio_visual_metrics(metrics: DictConfig):
+    """The test metrics of a model that declares ``audio_visual`` (clips with sound): agreement of the digit
+    seen and heard and each modality's sample quality, with the ``metrics`` node's N, seed and floor."""
+    from vidgen.callbacks.audio_visual_quality import AudioVisualQualityCallback
+
+    return AudioVisualQualityCallback(
+        stages=("test",), metrics=list(metrics.metrics), num_fake=metrics.num_fake, seed=metrics.seed,
+        min_extractor_accuracy=metrics.min_extractor_accuracy,
+    )  # fmt: skip
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Tests the checkpoint ``cfg.ckpt_path``; returns the metrics (also in ``metrics.json``)."""
     from vidgen.config import build
@@ -71,6 +83,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         callbacks = [build(cfg[key], key) for key in ("curves", "test_set_name") if cfg.get(key)]
         if cfg.get("metrics"):
             callbacks.insert(0, build(cfg.metrics, "metrics", untrained=untrained))
+            if "audio_visual" in model.test_metrics:
+                callbacks.insert(1, audio_visual_metrics(cfg.metrics))
         trainer = run.build_trainer(callbacks, loggers)
         run.log_config(loggers)
         log.info(f"Evaluating {cfg.ckpt_path} ({cfg.model._target_}); outputs in {run.output_dir}")

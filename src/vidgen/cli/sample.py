@@ -3,7 +3,9 @@
 Rebuilds the model from the checkpoint's saved run config (as ``vidgen-eval`` does), draws samples with a
 seeded noise generator and writes them to ``logs/sample/runs/<timestamp>/samples/``: for images a grid
 ``samples.png`` and ``sample_NNN.png``; for videos ``samples.gif`` (or ``.mp4``) and one file per clip;
-for sound (audio families) ``sample_NNN.wav`` and ``samples.png``, the grid of their spectrograms.
+for sound (audio families) ``sample_NNN.wav`` and ``samples.png``, the grid of their spectrograms; for
+clips with sound (audio-visual families) ``sample_NNN.mp4`` (H.264 + AAC, at the model's frame rate) with
+``sample_NNN.gif`` and ``sample_NNN.wav`` beside it, and ``samples.gif``, the silent grid.
 Models that continue real clips (frame predictors) continue the first ``num_samples`` test clips.
 W&B gets the images or videos and a ``samples`` table (index, label, media), TensorBoard the grid; the
 W&B run is named ``<training run> sample`` and shares the training run's group.
@@ -31,6 +33,7 @@ from vidgen.media import (
     log_samples,
     spectrogram_grid,
     video_to_frames,
+    write_audio_visual,
     write_gif,
     write_mp4,
     write_png,
@@ -40,7 +43,7 @@ from vidgen.run import job_errors_to_log
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"image": ("png",), "video": ("gif", "mp4"), "audio": ("wav",)}
+FORMATS = {"image": ("png",), "video": ("gif", "mp4"), "audio": ("wav",), "audio_visual": ("mp4",)}
 # sampling options of this command -> the model config keys they replace
 SAMPLING_KEYS = {
     "sampler": "sampler",
@@ -82,7 +85,8 @@ def write(
     samples: torch.Tensor, labels: list[int] | None, cfg: DictConfig, value_range, out: Path, model=None
 ) -> list[Path]:
     """The files of ``samples`` (grid first) in ``cfg.format``; ``model`` (an audio family's) turns
-    samples into sound (``waveforms``, ``sample_rate``)."""
+    samples into sound (``waveforms``, ``sample_rate``); an audio-visual family's pairs give the grid GIF and
+    one MP4 with sound per pair (GIF and WAV files are written beside them, not returned)."""
     kind = getattr(model, "data_kind", None) or ("video" if samples.ndim == 5 else "image")
     fmt = cfg.format or FORMATS[kind][0]
     if fmt not in FORMATS[kind]:
@@ -90,6 +94,12 @@ def write(
             f"format={fmt} cannot hold {kind}s. Fix: format={'|'.join(FORMATS[kind])} for this model."
         )
     out.mkdir(parents=True, exist_ok=True)
+    if kind == "audio_visual":
+        # the clips with their sound at the model's own frame rate (cfg.fps would break the alignment)
+        files = write_audio_visual(samples, value_range, model.fps, model.sample_rate, out, cfg.nrow)
+        if not files["mp4"]:
+            raise ConfigError("format=mp4 needs PyAV (pip install av). Fix: pip install av.")
+        return files["grid"] + files["mp4"]
     if kind == "audio":
         waves = model.waveforms(samples, generator=torch.Generator().manual_seed(cfg.seed)).cpu()
         files = [write_png(spectrogram_grid(waves, cfg.nrow), out / "samples.png")]

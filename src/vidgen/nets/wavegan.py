@@ -8,7 +8,9 @@ channels, ReLU, tanh output) to 16,384 samples; the discriminator mirrors it wit
 dense logit. No batch norm (the paper trains with WGAN-GP). ``model_size`` is the paper's d (64).
 
 Clips of ``16 * 4**k`` samples (k >= 1) are built with k up/down-sampling layers, the first of width
-``d * 2**(k - 1)``; k = 5 is the paper's net. Weights use Glorot-uniform init, the default of the
+``d * 2**(k - 1)``; k = 5 is the paper's net. ``start_length`` (the paper's 16) changes the length of the
+dense layer's output: 32 makes clips of ``32 * 4**k`` samples, e.g. the 8,192 (1.024 s at 8 kHz) of the
+talking digits, which no k reaches from 16. Weights use Glorot-uniform init, the default of the
 TensorFlow layers of the reference implementation (github.com/chrisdonahue/wavegan); the paper does not
 state one.
 
@@ -31,13 +33,18 @@ KERNEL, STRIDE = 25, 4
 PADDING, OUTPUT_PADDING = 11, 1
 
 
-def wavegan_layers(clip_samples: int, owner: str) -> int:
-    """k such that ``clip_samples == 16 * 4**k`` (k >= 1); a ``ValueError`` naming the fix otherwise."""
-    k = math.log(clip_samples / 16, 4) if clip_samples >= 16 else 0
+def wavegan_layers(clip_samples: int, owner: str, start_length: int = 16) -> int:
+    """k such that ``clip_samples == start_length * 4**k`` (k >= 1); a ``ValueError`` naming the fix
+    otherwise."""
+    if start_length < 1:
+        raise ValueError(f"{owner} needs start_length >= 1 (the paper's 16), got {start_length}.")
+    k = math.log(clip_samples / start_length, 4) if clip_samples >= start_length else 0
     if k < 1 or not math.isclose(k, round(k)):
+        lengths = ", ".join(str(start_length * 4**i) for i in range(1, 6))
         raise ValueError(
-            f"{owner} needs clip_samples = 16 * 4^k (k >= 1: 64, 256, 1024, 4096, 16384, ...), got "
-            f"{clip_samples}. Fix: set data.clip_samples=16384 (the paper's) or 4096."
+            f"{owner} needs clip_samples = {start_length} * 4^k (k >= 1: {lengths}, ...), got "
+            f"{clip_samples}. Fix: set data.clip_samples=16384 (the paper's) or 4096, or start_length=32 "
+            "for 32 * 4^k (8192)."
         )
     return round(k)
 
@@ -87,16 +94,18 @@ class WaveGANGenerator(nn.Module):
         channels: audio channels (1).
         model_size: the paper's d (64); the widest layer has ``d * 2**(k - 1)`` channels.
         num_classes: null for an unconditional G; the number of classes for a conditional one.
+        start_length: samples of the dense layer's output (paper: 16); clips are ``start_length * 4**k``.
     """
 
     def __init__(self, latent_dim: int = 100, clip_samples: int = 16384, channels: int = 1,
-                 model_size: int = 64, num_classes: int | None = None):  # fmt: skip
+                 model_size: int = 64, num_classes: int | None = None, start_length: int = 16):  # fmt: skip
         super().__init__()
-        layers = wavegan_layers(clip_samples, "WaveGANGenerator")
+        layers = wavegan_layers(clip_samples, "WaveGANGenerator", start_length)
+        self.start_length = start_length
         _check_classes(num_classes, "WaveGANGenerator")
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.width = model_size * 2 ** (layers - 1)  # the paper's 16d for k = 5
-        self.dense = nn.Linear(latent_dim + (num_classes or 0), 16 * self.width)
+        self.dense = nn.Linear(latent_dim + (num_classes or 0), start_length * self.width)
         convs: list[nn.Module] = []
         width = self.width
         for i in range(layers):
@@ -112,7 +121,7 @@ class WaveGANGenerator(nn.Module):
             if y is None:
                 raise ValueError("WaveGANGenerator is class-conditional (num_classes is set): pass labels y")
             z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1)
-        h = F.relu(self.dense(z)).view(z.shape[0], self.width, 16)
+        h = F.relu(self.dense(z)).view(z.shape[0], self.width, self.start_length)
         return self.net(h)
 
 
@@ -125,12 +134,14 @@ class WaveGANDiscriminator(nn.Module):
         model_size: the paper's d (64).
         phase_shuffle: the paper's n (2); 0 turns it off.
         num_classes: null for an unconditional D; the number of classes for a projection D.
+        start_length: samples left after the last convolution (paper: 16); clips are
+            ``start_length * 4**k``.
     """
 
     def __init__(self, clip_samples: int = 16384, channels: int = 1, model_size: int = 64,
-                 phase_shuffle: int = 2, num_classes: int | None = None):  # fmt: skip
+                 phase_shuffle: int = 2, num_classes: int | None = None, start_length: int = 16):  # fmt: skip
         super().__init__()
-        layers = wavegan_layers(clip_samples, "WaveGANDiscriminator")
+        layers = wavegan_layers(clip_samples, "WaveGANDiscriminator", start_length)
         _check_classes(num_classes, "WaveGANDiscriminator")
         self.num_classes = num_classes
         blocks: list[nn.Module] = []
@@ -141,7 +152,7 @@ class WaveGANDiscriminator(nn.Module):
                 blocks.append(PhaseShuffle(phase_shuffle))
             width_in, width = width, width * 2
         self.net = nn.Sequential(*blocks)
-        self.num_features = 16 * width_in
+        self.num_features = start_length * width_in
         self.dense = nn.Linear(self.num_features, 1)
         self.embed = nn.Embedding(num_classes, self.num_features) if num_classes is not None else None
         self.apply(wavegan_init_)
