@@ -7,6 +7,7 @@ explains); the real recordings only in the test marked slow.
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def test_pairs_are_split_safe_same_digit_and_time_aligned(fsdd: Path) -> None:
     frames.setup()
     assert frames.checksum == dm.checksum and frames.dataset_id == f"{dm.dataset_id}_frames"
     assert frames.splits["test"][3][0].shape == (1, 16, 16)
+    # vidgen-data's report: the clips as a preview GIF, the sound's shape and the rates
+    from vidgen.cli.data import describe
+
+    report = describe("talking_digits", dm, fsdd / "previews")
+    assert "batch x:     (4, 8, 1, 16, 16)" in report and "batch audio: (4, 1, 2048)" in report
+    assert (
+        "at 8000 Hz, 125/4 frames per second" in report
+        and (fsdd / "previews" / "talking_digits.gif").is_file()
+    )
 
 
 def test_missing_fsdd_folder_is_one_data_error_naming_data_dir(tmp_path: Path) -> None:
@@ -250,12 +260,17 @@ def test_nets_share_the_digit_and_wrong_sizes_stop_at_setup(fsdd: Path, tmp_path
 def test_real_test_pairs_agree_about_as_often_as_both_classifiers_are_right(tmp_path: Path) -> None:
     """On the real test pairs (300 FSDD test recordings with test digit images) the agreement is near the
     product of the two classifiers' accuracies (their joint accuracy when errors are independent), and
-    with the sounds shuffled near chance (0.1)."""
+    with the sounds shuffled near chance (0.1). Measured: clips 91.7 % (frames 89.4 %), sounds 97.3 %,
+    agreement 0.900 against a product of 0.892, shuffled 0.100. Trains both classifiers on first use
+    (about 15 minutes on 2 cores)."""
     from vidgen.metrics.feature_spaces import feature_space
 
-    (tmp_path / "fsdd").mkdir()
-    (tmp_path / "fsdd" / "recordings").symlink_to(SHARED / "fsdd" / "recordings")
-    dm = TalkingDigitsDataModule(str(tmp_path), download=False)
+    # $VIDGEN_DATA_DIR (with its cached classifiers), else the shared recordings linked into a scratch folder
+    data_dir = Path(os.environ.get("VIDGEN_DATA_DIR", tmp_path))
+    if data_dir == tmp_path:
+        (tmp_path / "fsdd").mkdir()
+        (tmp_path / "fsdd" / "recordings").symlink_to(SHARED / "fsdd" / "recordings")
+    dm = TalkingDigitsDataModule(str(data_dir), download=False)
     dm.setup()
     frames, sounds = feature_space(dm.frames_datamodule()), feature_space(dm.audio_datamodule())
     test = dm.splits["test"]

@@ -61,7 +61,9 @@ def describe(name: str, datamodule: Any, out: Path) -> str:
     """Sets ``datamodule`` up, draws one training batch, writes the preview, returns the report."""
     datamodule.setup("fit")
     sizes = {split: len(ds) for split, ds in datamodule.splits.items()}
-    x, y = next(iter(datamodule.train_dataloader()))
+    # (x, y), or (video, audio, label) for clips with sound: the preview shows the clips
+    batch = next(iter(datamodule.train_dataloader()))
+    x, y = batch[0], batch[-1]
     preview = write_preview(x, datamodule.value_range, out / name)
     layout = "(B, C, H, W)" if x.ndim == 4 else "(B, T, C, H, W)"
     lines = [
@@ -74,6 +76,13 @@ def describe(name: str, datamodule: Any, out: Path) -> str:
         f"  checksum:    {datamodule.checksum[:16]}",
         f"  preview:     {preview}",
     ]
+    if len(batch) == 3:
+        a = batch[1]
+        lines.insert(
+            4,
+            f"  batch audio: {tuple(a.shape)} (B, 1, L) {a.dtype}, values [{a.min():.3f}, "
+            f"{a.max():.3f}] at {datamodule.sample_rate} Hz, {datamodule.fps} frames per second",
+        )
     if hasattr(datamodule, "num_input_frames"):
         lines.insert(
             4, f"  frames:      {datamodule.num_input_frames} input + {datamodule.num_output_frames} target"
