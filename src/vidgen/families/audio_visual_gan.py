@@ -112,32 +112,10 @@ class AudioVisualGANModule(GANModule):
     def _flat(x: AudioVisual) -> torch.Tensor:
         return torch.cat([x.video.flatten(1), x.audio.flatten(1)], dim=1)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, y = AudioVisual(batch[0], batch[1]), batch[2]
-        opt_g, opt_d = self.optimizers()
-        fake = self.generate(torch.randn(len(y), self.latent_dim, device=self.device), y)
+    def split_batch(self, batch: tuple[torch.Tensor, ...]) -> tuple[AudioVisual, torch.Tensor]:
+        """``(video, audio, label)`` batches: the pairs, then the digits."""
+        return AudioVisual(batch[0], batch[1]), batch[2]
 
-        d_loss = self.loss.discriminator_loss(self.discriminate(real, y), self.discriminate(fake.detach(), y))
-        penalty = self.loss.penalty(self._critic_of_pairs(real, y), self._flat(real), self._flat(fake))
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss + penalty)
-        opt_d.step()
-        self.log("train/d_loss", d_loss, prog_bar=True, on_epoch=True)
-        if penalty.requires_grad:
-            self.log("train/d_penalty", penalty, on_epoch=True)
-
-        if (batch_idx + 1) % self.n_critic == 0:
-            g_loss = self.loss.generator_loss(self.discriminate(fake, y))
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
-            self.log("train/g_loss", g_loss, prog_bar=True, on_epoch=True)
-            if self.generator_ema is not None:
-                self.update_ema()
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, y = AudioVisual(batch[0], batch[1]), batch[2]
-        fake = self.generate(torch.randn(len(y), self.latent_dim, device=self.device), y)
-        fake_logits = self.discriminate(fake, y)
-        d_loss = self.loss.discriminator_loss(self.discriminate(real, y), fake_logits)
-        self.log_dict({"val/d_loss": d_loss, "val/g_loss": self.loss.generator_loss(fake_logits)})
+    def penalty(self, real: AudioVisual, fake: AudioVisual, y: torch.Tensor) -> torch.Tensor:
+        """The loss's penalty over the whole pair: interpolation and gradient of one flat vector per pair."""
+        return self.loss.penalty(self._critic_of_pairs(real, y), self._flat(real), self._flat(fake))

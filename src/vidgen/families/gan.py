@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -143,13 +144,22 @@ class GANModule(GenerativeModule):
         net = self.generator if self.generator_ema is None else self.generator_ema.module
         return self.generate(z, labels, net)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, y = batch[0], batch[1]
+    def split_batch(self, batch: tuple[torch.Tensor, ...]) -> tuple[Any, torch.Tensor]:
+        """The real samples of a batch, as ``discriminate`` takes them, and their labels: ``(x, y)`` here;
+        a family whose batches hold more (the audio-visual pairs) overrides this, not the GAN step."""
+        return batch[0], batch[1]
+
+    def penalty(self, real: Any, fake: Any, y: torch.Tensor) -> torch.Tensor:
+        """The loss's penalty on D (WGAN-GP's gradient penalty; 0 for the others) between real and fake."""
+        return self.loss.penalty(partial(self.discriminate, y=y), real, fake)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        real, y = self.split_batch(batch)
         opt_g, opt_d = self.optimizers()
-        fake = self.generate(torch.randn(real.shape[0], self.latent_dim, device=self.device), y)
+        fake = self.generate(torch.randn(len(batch[0]), self.latent_dim, device=self.device), y)
 
         d_loss = self.loss.discriminator_loss(self.discriminate(real, y), self.discriminate(fake.detach(), y))
-        penalty = self.loss.penalty(partial(self.discriminate, y=y), real, fake)
+        penalty = self.penalty(real, fake, y)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss + penalty)
         opt_d.step()
@@ -174,9 +184,9 @@ class GANModule(GenerativeModule):
         for averaged, live in zip(self.generator_ema.module.buffers(), self.generator.buffers(), strict=True):
             averaged.copy_(live)
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, y = batch[0], batch[1]
-        z = torch.randn(real.shape[0], self.latent_dim, device=self.device)
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        real, y = self.split_batch(batch)
+        z = torch.randn(len(batch[0]), self.latent_dim, device=self.device)
         fake_logits = self.discriminate(self.generate(z, y), y)
         d_loss = self.loss.discriminator_loss(self.discriminate(real, y), fake_logits)
         self.log_dict({"val/d_loss": d_loss, "val/g_loss": self.loss.generator_loss(fake_logits)})
