@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -157,3 +158,17 @@ def test_vae_rejects_a_gan_loss(tmp_path: Path, data_dir: Path) -> None:
         ConfigError, match=r"is an adversarial loss and cannot train .*Fix: choose one of those: loss=elbo"
     ):
         train(cfg)
+
+
+def test_vae_writes_its_step_loss_every_log_every_n_steps(tmp_path: Path, data_dir: Path) -> None:
+    # the VAE logs train/loss_step only on the steps the loggers write (families/base.writes_step_logs):
+    # the CSV holds the same rows as logging every step would give, and the epoch means over every step
+    overrides = [*RUN, *NO_FID, "model=vae_mlp", "loss=elbo", *TINY_MODEL["vae_mlp"],
+                 "trainer.limit_train_batches=7", "trainer.log_every_n_steps=3"]  # fmt: skip
+    train(compose_train(overrides, tmp_path, data_dir))
+    (path,) = tmp_path.glob("csv/*/metrics.csv")
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["step"]) for r in rows if r.get("train/loss_step")]
+    assert steps == [2, 5]
+    assert sum(1 for r in rows if r.get("train/loss_epoch")) == 1

@@ -155,16 +155,18 @@ def test_ddp_two_cpu_processes_write_one_folder(tmp_path: Path, data_dir: Path, 
 class _DivergesAtStep(L.LightningModule):
     """A regression on fixed data whose loss is replaced by NaN from ``bad_step`` on."""
 
-    def __init__(self, bad_step: int):
+    def __init__(self, bad_step: int, log_loss: bool = True):
         super().__init__()
         self.layer = torch.nn.Linear(4, 1)
         self.bad_step = bad_step
+        self.log_loss = log_loss
 
     def training_step(self, batch, batch_idx):
         loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
         if self.global_step >= self.bad_step:
             loss = loss * float("nan")
-        self.log("train/loss", loss)
+        if self.log_loss:
+            self.log("train/loss", loss)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -194,6 +196,20 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Pat
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["epoch"] == 0 and saved["global_step"] == 4
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
+
+
+def test_nan_loss_is_caught_on_a_step_that_logs_nothing(tmp_path: Path) -> None:
+    # families that log the step loss only on the steps the loggers write (the VAE): the returned loss is
+    # checked every step
+    data = TensorDataset(torch.randn(32, 4), torch.randn(32, 1))
+    loader = DataLoader(data, batch_size=8)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint, FiniteLossCheck()], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    with pytest.raises(TrainingDiverged, match=r"the loss training_step returned became nan at epoch 1, batch 2"):
+        trainer.fit(_DivergesAtStep(bad_step=6, log_loss=False), loader, loader)
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 4
 
 
 @pytest.mark.slow

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 
 import lightning as L
+import torch
 
 from vidgen.errors import TrainingDiverged
 
 
 class FiniteLossCheck(L.Callback):
-    """Checks every ``train/*`` value logged this step; raises ``TrainingDiverged`` on NaN/inf.
+    """Checks the step's returned loss and every ``train/*`` value logged; raises ``TrainingDiverged`` on
+    NaN/inf.
 
     It runs at each batch end, i.e. before validation and ``ModelCheckpoint`` can save diverged
     weights, so ``last.ckpt`` stays the last good state. On CPU reading the values costs nothing
@@ -25,8 +27,13 @@ class FiniteLossCheck(L.Callback):
     ) -> None:
         if batch_idx % self.every_n_steps:
             return
-        for key, value in trainer.callback_metrics.items():
-            if key.startswith("train/") and value.numel() == 1 and not math.isfinite(float(value)):
+        # every train/ value logged so far, then the loss training_step returned (families that log the
+        # step loss only on the steps the loggers write, vidgen.families.base.writes_step_logs)
+        values = [(k, v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")]
+        if isinstance(outputs, dict) and isinstance(outputs.get("loss"), torch.Tensor):
+            values.append(("the loss training_step returned", outputs["loss"].detach()))
+        for key, value in values:
+            if value.numel() == 1 and not math.isfinite(float(value)):
                 last = _last_checkpoint(trainer) or "none written yet"
                 raise TrainingDiverged(
                     f"{key} became {float(value)} at epoch {trainer.current_epoch}, batch {batch_idx}: "

@@ -52,6 +52,21 @@ class GenerativeModule(L.LightningModule):
                 f"Fix: model.num_classes={have}."
             )
 
+    def writes_step_logs(self) -> bool:
+        """Whether Lightning writes this training step's ``on_step`` values to the loggers: every
+        ``trainer.log_every_n_steps`` steps, and every step of a ``fast_dev_run``.
+
+        A family whose per-step values are only for the loggers and the progress bar logs them on these
+        steps alone: each ``self.log`` costs 0.5-1 ms in Lightning 2.6 (it moves its result entry to the
+        value's device through ``apply_to_collection``, which deep-copies the entry's dataclass), a few per
+        cent of a small model's step, while values logged on the other steps are dropped unwritten.
+        Lightning's own decision (``should_update_logs``) is read so that both stay in step.
+        """
+        connector = getattr(self._trainer, "_logger_connector", None)
+        if connector is None:
+            return True
+        return bool(connector.should_update_logs or self.trainer.fast_dev_run)
+
     @torch.no_grad()
     def sample(
         self,

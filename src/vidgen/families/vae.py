@@ -114,10 +114,12 @@ class VAEModule(GenerativeModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         terms = self(batch[0])
-        self.log("train/loss_step", terms["loss"], prog_bar=True)
-        # The epoch means are summed here and logged once at the epoch's end, not with self.log(...,
-        # on_epoch=True) per step: each self.log call costs about 0.5 ms in Lightning 2.6, 5 % of a conv-VAE
-        # step at batch 128 for the four values (docs/PERFORMANCE.md, overhead).
+        # The step loss only on the steps the loggers write, and the epoch means summed here and logged once
+        # at the epoch's end instead of self.log(..., on_epoch=True) per step: each self.log costs 0.5-1 ms
+        # in Lightning 2.6, several per cent of a conv-VAE step at batch 128 (docs/PERFORMANCE.md,
+        # overhead). FiniteLossCheck reads the returned loss, so divergence is still caught every step.
+        if self.writes_step_logs():
+            self.log("train/loss_step", terms["loss"], prog_bar=True)
         n = len(batch[0])
         for key, value in terms.items():
             total = value.detach() * n
