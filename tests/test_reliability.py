@@ -206,7 +206,8 @@ def test_nan_loss_is_caught_on_a_step_that_logs_nothing(tmp_path: Path) -> None:
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
     trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint, FiniteLossCheck()], logger=False,
                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")  # fmt: skip
-    with pytest.raises(TrainingDiverged, match=r"the loss training_step returned became nan at epoch 1, batch 2"):
+    message = r"the loss training_step returned became nan at epoch 1, batch 2"
+    with pytest.raises(TrainingDiverged, match=message):
         trainer.fit(_DivergesAtStep(bad_step=6, log_loss=False), loader, loader)
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 4
