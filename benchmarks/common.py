@@ -158,13 +158,15 @@ class StepClock(L.Callback):
         self.ends.append(time.perf_counter())
 
 
-def time_vidgen(cfg: DictConfig, batch: tuple, s: dict) -> list[float]:
-    """Step times of the real path: RunContext checks/seeds/builds, Trainer.fit on the same batches."""
+def time_vidgen(cfg: DictConfig, batch: tuple, s: dict, extra_callbacks: list | None = None) -> list[float]:
+    """Step times of the real path: RunContext checks/seeds/builds, Trainer.fit on the same batches.
+    ``extra_callbacks`` run after the run's own (the interleaved hand loop of ``overhead.py``)."""
     clock = StepClock()
     with RunContext(cfg) as run:
         model = run.build("model")
         loggers = run.build_collection("logger")
-        trainer = run.build_trainer([*run.build_collection("callbacks"), clock], loggers)
+        callbacks = [*run.build_collection("callbacks"), clock, *(extra_callbacks or [])]
+        trainer = run.build_trainer(callbacks, loggers)
         run.log_config(loggers)
         trainer.fit(model, train_dataloaders=loader(batch, s["warmup"] + s["steps"]))
     assert len(clock.ends) == s["warmup"] + s["steps"], f"{len(clock.ends)} steps, expected more"

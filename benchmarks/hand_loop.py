@@ -111,12 +111,11 @@ def hand_step(name: str, model) -> Callable[[torch.Tensor], None]:
     return HAND_STEPS[name](model)
 
 
-def time_hand(name: str, cfg: DictConfig, batch: tuple, s: dict, variant: str = "eager") -> list[float]:
-    """Seconds of each of ``steps`` steps of the hand-written loop, after ``warmup`` untimed ones.
-
-    ``variant``: ``eager`` (the reference), ``channels_last`` (nets and batches in NHWC memory format), or
-    ``compile`` (``torch.compile`` of each net, default inductor backend; compilation is in the warm-up).
-    """
+def build_hand_step(
+    name: str, cfg: DictConfig, batch: tuple, variant: str = "eager"
+) -> tuple[Callable[[torch.Tensor], None], tuple]:
+    """The hand loop's step on a freshly built (seeded) model of ``cfg``, and ``batch`` in the memory
+    format of ``variant`` (see ``time_hand``)."""
     L.seed_everything(cfg.seed, verbose=False)
     model = instantiate(cfg.model)
     model.train()
@@ -128,7 +127,16 @@ def time_hand(name: str, cfg: DictConfig, batch: tuple, s: dict, variant: str = 
         for attr in ("generator", "discriminator", "net"):
             if hasattr(model, attr):
                 setattr(model, attr, torch.compile(getattr(model, attr)))
-    step = hand_step(name, model)
+    return hand_step(name, model), batch
+
+
+def time_hand(name: str, cfg: DictConfig, batch: tuple, s: dict, variant: str = "eager") -> list[float]:
+    """Seconds of each of ``steps`` steps of the hand-written loop, after ``warmup`` untimed ones.
+
+    ``variant``: ``eager`` (the reference), ``channels_last`` (nets and batches in NHWC memory format), or
+    ``compile`` (``torch.compile`` of each net, default inductor backend; compilation is in the warm-up).
+    """
+    step, batch = build_hand_step(name, cfg, batch, variant)
     ends = []
     for x, _ in loader(batch, s["warmup"] + s["steps"]):
         step(x)

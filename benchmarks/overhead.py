@@ -6,20 +6,72 @@ callbacks, the CSV logger, the progress bar and ``log_every_n_steps`` of ``conf/
 The other side is ``hand_loop.py`` on the same nets, optimizers, loss, in-memory batches, seed and threads,
 in the memory format the model's config asks for, so both run the same kernels.
 
-Per workload of ``common.WORKLOADS``, the two sides alternate ``repeats`` times (a change of load hits
-both alike), each timing ``steps`` steps after ``warmup`` untimed ones. A workload whose steps are short
-times more of them: enough for ``min_seconds`` per side and repeat, from a calibration of the hand loop
-(the conv VAE's 38 ms step gave 0.5 s per repeat at 12 steps, where one scheduler hiccup moved the
-median by 5 %). The ratio uses the median step of each side; the ratio of the best steps is recorded too.
+The two sides are interleaved step by step (``time_interleaved``): after each vidgen step, a callback runs
+one step of the hand loop on its own copy of the model and times it apart; vidgen's step is the time from
+the end of that hand step to the end of its next batch (data fetch, hooks, logging, checkpoint hooks
+included). A machine whose speed drifts by several per cent over tens of seconds (this VM's did: the same
+hand loop ran at 27.5 and 33.8 steps/s four minutes apart) then slows both sides alike; timed one after
+the other, 4 s per side, the ratio moved by up to 7 % from one repeat to the next. ``repeats`` fresh
+Trainers each time ``steps`` pairs after ``warmup`` untimed ones; a workload whose steps are short times
+enough pairs for ``min_seconds`` per side and repeat, from a calibration of the hand loop. The ratio uses
+the median step of each side; the ratio of the best steps is recorded too.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
-from common import TARGETS, WORKLOADS, fake_batch, fmt_ratio, memory_format, rate, time_vidgen, workload_cfg
-from hand_loop import time_hand
+import lightning as L
+import torch
+from omegaconf import DictConfig
+
+from common import (
+    TARGETS,
+    WORKLOADS,
+    fake_batch,
+    fmt_ratio,
+    loader,
+    memory_format,
+    rate,
+    time_vidgen,
+    workload_cfg,
+)
+from hand_loop import build_hand_step, time_hand
+
+
+class InterleavedHandStep(L.Callback):
+    """After each vidgen training step: the time since the previous hand step ended (vidgen's step), then
+    one timed hand-loop step (its data fetch included, as the hand loop's own)."""
+
+    def __init__(self, step, batch: tuple, n: int) -> None:
+        self.step, self.batches = step, iter(loader(batch, n))
+        self.vidgen: list[float] = []
+        self.hand: list[float] = []
+        self.mark: float | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self.mark is not None:
+            self.vidgen.append(now - self.mark)
+        with torch.enable_grad():
+            start = time.perf_counter()
+            x, _ = next(self.batches)
+            self.step(x)
+            end = time.perf_counter()
+        self.hand.append(end - start)
+        self.mark = time.perf_counter()
+
+
+def time_interleaved(name: str, cfg: DictConfig, batch: tuple, s: dict) -> tuple[list[float], list[float]]:
+    """Step times of the hand loop and of vidgen (``common.time_vidgen``) on ``cfg``, interleaved; the
+    first ``warmup`` of each dropped."""
+    step, hand_batch = build_hand_step(name, cfg, batch, memory_format(cfg))
+    n = s["warmup"] + s["steps"]
+    pair = InterleavedHandStep(step, hand_batch, n)
+    time_vidgen(cfg, batch, s, extra_callbacks=[pair])
+    return pair.hand[s["warmup"] :], pair.vidgen[s["warmup"] - 1 :]
 
 
 def measure(s: dict, tmp: Path) -> dict[str, dict]:
@@ -33,9 +85,9 @@ def measure(s: dict, tmp: Path) -> dict[str, dict]:
         ws = {**s, "steps": steps, "warmup": max(s["warmup"], steps // 10)}
         hand, vid = [], []
         for r in range(s["repeats"]):
-            hand += time_hand(name, cfg, batch, ws, memory_format(cfg))
             # a fresh output folder per run, as every vidgen-train run has its own
-            vid += time_vidgen(workload_cfg(name, s, tmp / f"{name}_{r}"), batch, ws)
+            h, v = time_interleaved(name, workload_cfg(name, s, tmp / f"{name}_{r}"), batch, ws)
+            hand, vid = hand + h, vid + v
             print(
                 f"  {name} repeat {r}: hand {rate(hand):.3f} steps/s, vidgen {rate(vid):.3f} steps/s",
                 flush=True,
@@ -46,6 +98,7 @@ def measure(s: dict, tmp: Path) -> dict[str, dict]:
             "steps_timed": ws["steps"],
             "warmup_steps": ws["warmup"],
             "repeats": s["repeats"],
+            "method": "interleaved step by step",
             "hand_step_seconds": hand,
             "vidgen_step_seconds": vid,
             "hand_steps_per_s": rate(hand),

@@ -306,6 +306,33 @@ def test_tiny_cwavegan_trains_and_writes_wav_samples(fsdd: Path, tmp_path: Path)
         train(wrong)
 
 
+def test_cwavegan_with_the_auxiliary_classifier_trains_its_class_head(fsdd: Path, tmp_path: Path) -> None:
+    """AC-GAN (model.aux_class_weight): D's class head learns from real clips, G from the head's reading
+    of its samples; both class losses are logged. Without a class head the option is one ConfigError."""
+    from vidgen.cli.train import train
+
+    common = [*SMALL_CLIPS, "logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+              "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "callbacks=none",
+              "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]  # fmt: skip
+    common += ["model.generator.model_size=4", "model.discriminator.model_size=4", "model.n_critic=1"]
+    aux = ["model.aux_class_weight=1.0", "model.discriminator.class_head=true"]
+    cfg = compose_train(["experiment=cwavegan_fsdd", *common, *aux], tmp_path / "run", fsdd)
+    metrics = train(cfg)
+    assert {"train/d_class_loss_epoch", "train/g_class_loss_epoch"} <= set(metrics)
+    # ten classes: an untrained head's cross-entropy is near log(10) = 2.3
+    assert 0 < metrics["train/d_class_loss_epoch"] < 5
+    # the head is part of D: its weights are in D's optimizer, and spectral norm would cover it too
+    model = instantiate(cfg.model)
+    _, opt_d = model.configure_optimizers()
+    d_params = {id(p) for group in opt_d.param_groups for p in group["params"]}
+    assert id(model.discriminator.class_head.weight) in d_params
+
+    no_head = compose_train(["experiment=cwavegan_fsdd", *common, "model.aux_class_weight=1.0"],
+                            tmp_path / "no_head", fsdd)  # fmt: skip
+    with pytest.raises(ConfigError, match="needs a conditional model whose discriminator has a class head"):
+        train(no_head)
+
+
 def test_specgan_module_takes_the_data_statistics_and_inverts_its_samples(fsdd: Path, tmp_path: Path) -> None:
     cfg = compose_train(["experiment=specgan_fsdd", "model.generator.base_width=4",
                          "model.discriminator.base_width=4", "model.generator.image_size=16",

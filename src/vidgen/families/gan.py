@@ -12,6 +12,11 @@ options that apply to any pair of nets:
 - ``ema_decay``: an exponential moving average of G's weights (Yazici et al., "The Unusual
   Effectiveness of Averaging in GAN Training", ICLR 2019), used by ``sample`` (so by the sample grids and
   FID) and saved in checkpoints as ``generator_ema``.
+- ``aux_class_weight``: AC-GAN's auxiliary classifier (Odena, Olah & Shlens, "Conditional Image Synthesis
+  with Auxiliary Classifier GANs", ICML 2017) for a conditional GAN whose D has a class head: D also
+  learns to tell the class of real samples (cross-entropy), G to make samples D's head reads as the
+  requested class, both weighted by ``aux_class_weight``. D's head learns from real samples only; the
+  paper also trains it on fakes, which rewards G for samples that only D's head can read.
 - ``channels_last``, ``compile``: speed only; values equal up to float rounding (docs/PERFORMANCE.md).
 
 Two optimizers need Lightning's manual optimization.
@@ -24,6 +29,7 @@ from functools import partial
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 
@@ -65,6 +71,9 @@ class GANModule(GenerativeModule):
         compile: ``torch.compile`` G and D in place when fitting (``nn.Module.compile``, so checkpoint keys
             do not change). The first steps compile (speed-up: docs/PERFORMANCE.md). Not
             with a gradient-penalty loss: compiled graphs have no double backward.
+        aux_class_weight: 0, or the weight of the AC-GAN class losses (conditional GANs whose
+            discriminator has ``forward_with_class_logits`` and a class head, e.g. WaveGAN's
+            ``class_head: true``).
     """
 
     data_kind = "image"
@@ -83,6 +92,7 @@ class GANModule(GenerativeModule):
         ema_decay: float | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        aux_class_weight: float = 0.0,
     ):
         super().__init__()
         if n_critic < 1:
@@ -100,7 +110,17 @@ class GANModule(GenerativeModule):
                 f"model.compile=true cannot train with {type(loss).__name__}: its gradient penalty needs a "
                 "double backward, which torch.compile does not support. Fix: model.compile=false."
             )
+        if aux_class_weight < 0:
+            raise ValueError(f"model.aux_class_weight must be >= 0, got {aux_class_weight}.")
+        if aux_class_weight and (num_classes is None or getattr(discriminator, "class_head", None) is None):
+            raise ConfigError(
+                f"model.aux_class_weight={aux_class_weight} needs a conditional model whose discriminator "
+                f"has a class head; {type(discriminator).__name__} has none (num_classes={num_classes}). "
+                "Fix: model.discriminator.class_head=true on a conditional WaveGAN (model=cwavegan), or "
+                "model.aux_class_weight=0."
+            )
         self.automatic_optimization = False
+        self.aux_class_weight = aux_class_weight
         self.generator = generator
         self.discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
         self.loss = loss
@@ -134,6 +154,11 @@ class GANModule(GenerativeModule):
         x = channels_last_images(x) if self.channels_last else x
         return self.discriminator(x) if self.num_classes is None else self.discriminator(x, y)
 
+    def discriminate_and_classify(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's real/fake logits and its class head's logits, in one pass (``aux_class_weight`` > 0)."""
+        x = channels_last_images(x) if self.channels_last else x
+        return self.discriminator.forward_with_class_logits(x, y)
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.generate(z, y)
 
@@ -158,10 +183,16 @@ class GANModule(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         fake = self.generate(torch.randn(len(batch[0]), self.latent_dim, device=self.device), y)
 
-        d_loss = self.loss.discriminator_loss(self.discriminate(real, y), self.discriminate(fake.detach(), y))
+        if self.aux_class_weight:
+            real_logits, real_classes = self.discriminate_and_classify(real, y)
+            d_class_loss = F.cross_entropy(real_classes, y)
+            self.log("train/d_class_loss", d_class_loss, on_epoch=True)
+        else:
+            real_logits, d_class_loss = self.discriminate(real, y), 0.0
+        d_loss = self.loss.discriminator_loss(real_logits, self.discriminate(fake.detach(), y))
         penalty = self.penalty(real, fake, y)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss + penalty)
+        self.manual_backward(d_loss + penalty + self.aux_class_weight * d_class_loss)
         opt_d.step()
         self.log("train/d_loss", d_loss, prog_bar=True, on_epoch=True)
         if penalty.requires_grad:
@@ -169,9 +200,15 @@ class GANModule(GenerativeModule):
 
         # Every batch trains D; every n_critic-th also trains G, so each critic step sees fresh real data.
         if (batch_idx + 1) % self.n_critic == 0:
-            g_loss = self.loss.generator_loss(self.discriminate(fake, y))
+            if self.aux_class_weight:
+                fake_logits, fake_classes = self.discriminate_and_classify(fake, y)
+                g_class_loss = F.cross_entropy(fake_classes, y)
+                self.log("train/g_class_loss", g_class_loss, on_epoch=True)
+            else:
+                fake_logits, g_class_loss = self.discriminate(fake, y), 0.0
+            g_loss = self.loss.generator_loss(fake_logits)
             opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
+            self.manual_backward(g_loss + self.aux_class_weight * g_class_loss)
             opt_g.step()
             self.log("train/g_loss", g_loss, prog_bar=True, on_epoch=True)
             if self.generator_ema is not None:

@@ -17,7 +17,10 @@ state one.
 Conditioning (``num_classes``): the one-hot label is concatenated to z in G (Mirza & Osindero 2014, as
 ``nets/mlp_gan.py``; the conditional WaveGAN of Lee et al., "Conditional WaveGAN", arXiv:1809.10636,
 does the same) and D adds the projection ``<embed(y), phi(x)>`` to its logit (Miyato & Koyama, "cGANs
-with Projection Discriminator", ICLR 2018, as ``nets/resnet_gan.py``).
+with Projection Discriminator", ICLR 2018, as ``nets/resnet_gan.py``). ``class_head`` adds AC-GAN's
+auxiliary classifier to D (Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier
+GANs", ICML 2017): class logits from the same features as the real/fake logit, which the GAN family trains
+when ``model.aux_class_weight`` > 0.
 """
 
 from __future__ import annotations
@@ -136,10 +139,13 @@ class WaveGANDiscriminator(nn.Module):
         num_classes: null for an unconditional D; the number of classes for a projection D.
         start_length: samples left after the last convolution (paper: 16); clips are
             ``start_length * 4**k``.
+        class_head: also a linear classifier of the ``num_classes`` classes on D's features (AC-GAN),
+            returned by ``forward_with_class_logits``.
     """
 
     def __init__(self, clip_samples: int = 16384, channels: int = 1, model_size: int = 64,
-                 phase_shuffle: int = 2, num_classes: int | None = None, start_length: int = 16):  # fmt: skip
+                 phase_shuffle: int = 2, num_classes: int | None = None, start_length: int = 16,
+                 class_head: bool = False):  # fmt: skip
         super().__init__()
         layers = wavegan_layers(clip_samples, "WaveGANDiscriminator", start_length)
         _check_classes(num_classes, "WaveGANDiscriminator")
@@ -155,9 +161,19 @@ class WaveGANDiscriminator(nn.Module):
         self.num_features = start_length * width_in
         self.dense = nn.Linear(self.num_features, 1)
         self.embed = nn.Embedding(num_classes, self.num_features) if num_classes is not None else None
+        if class_head and num_classes is None:
+            raise ValueError("WaveGANDiscriminator(class_head=True) needs num_classes (the classes to tell).")
+        self.class_head = nn.Linear(self.num_features, num_classes) if class_head else None
         self.apply(wavegan_init_)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_class_logits(x, y)[0]
+
+    def forward_with_class_logits(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real/fake logits ``(B,)`` and, with ``class_head``, the class logits ``(B, num_classes)``
+        (else None) of one pass through D."""
         h = self.net(x).flatten(1)
         logit = self.dense(h).flatten()
         if self.embed is not None:
@@ -166,4 +182,4 @@ class WaveGANDiscriminator(nn.Module):
                     "WaveGANDiscriminator is class-conditional (num_classes is set): pass labels y"
                 )
             logit = logit + (self.embed(y) * h).sum(dim=1)
-        return logit
+        return logit, (self.class_head(h) if self.class_head is not None else None)
