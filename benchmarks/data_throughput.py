@@ -37,11 +37,11 @@ def data_rate(dm, batches: int) -> float:
     start, n = time.perf_counter(), 0
     for _ in range(batches):
         try:
-            x, _ = next(it)
+            batch = next(it)
         except StopIteration:
             it = iter(loader)
-            x, _ = next(it)
-        n += len(x)
+            batch = next(it)
+        n += len(batch[0])  # (x, y), or (video, audio, y) of the audio-visual data
     return n / (time.perf_counter() - start)
 
 
@@ -61,13 +61,19 @@ class _StepTimer(L.Callback):
                 trainer.should_stop = True
 
 
+# the model that stands for each kind of data (the first model of the kind, alphabetically, otherwise)
+DEFAULT_MODELS = {"image": "dcgan", "audio": "wavegan", "audio_visual": "talking_digits_gan"}
+
+
 def default_model(kind: str) -> tuple[str | None, str | None]:
-    models = ["dcgan"] if kind == "image" else _options_with("model", "data_kind", "video")
+    """A model of ``conf/model/`` that trains on ``kind`` data, and a loss it trains with."""
+    models = _options_with("model", "data_kind", kind)
     if not models:
         return None, None
-    cls = get_object(read_config_file(f"model/{models[0]}.yaml")._target_)
+    name = DEFAULT_MODELS[kind] if DEFAULT_MODELS.get(kind) in models else models[0]
+    cls = get_object(read_config_file(f"model/{name}.yaml")._target_)
     losses = _options_with("loss", "kind", getattr(cls, "loss_kind", ""))  # vidgen.families.base
-    return models[0], (losses[0] if losses else None)
+    return name, (losses[0] if losses else None)
 
 
 def model_rate(name: str, overrides: list[str], batch: tuple, kind: str, steps: int) -> tuple[str, float]:
@@ -153,14 +159,14 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
     rows = measure(args.names, args.quick, args.data_dir)
     print(
-        f"\n{'data':<14}{'batch':<22}{'data samples/s':>16}{'model':>12}{'model samples/s':>17}{'ratio':>8}"
+        f"\n{'data':<18}{'batch':<22}{'data samples/s':>16}{'model':>20}{'model samples/s':>17}{'ratio':>8}"
     )
     for r in rows:
         if "skipped" in r:
-            print(f"{r['data']:<14}skipped: {r['skipped'][:90]}")
+            print(f"{r['data']:<18}skipped: {r['skipped'][:90]}")
             continue
         ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "n/a"
-        print(f"{r['data']:<14}{str(tuple(r['batch_shape'])):<22}{r['data_samples_per_s']:>16,.0f}{r['model']:>12}"
+        print(f"{r['data']:<18}{str(tuple(r['batch_shape'])):<22}{r['data_samples_per_s']:>16,.0f}{r['model']:>20}"
               f"{r['model_samples_per_s']:>17,.0f}{ratio:>8}")  # fmt: skip
     out = REPO / "benchmarks" / "results" / f"data_throughput_{time.strftime('%Y%m%d_%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ CATALOGUE = [
     ("missing interpolation", ["model.generator.image_size=${data.size}"], ConfigError, ["does not resolve", "data.size"]),
     ("missing checkpoint", ["ckpt_path=nowhere/last.ckpt"], CheckpointError, ["nowhere/last.ckpt does not exist"]),
     ("optimizer value", ["model.optimizer_g.lr=-1"], ConfigError, ["model.optimizer_g", "torch.optim.Adam", "Invalid learning rate: -1"]),
+    ("best checkpoint by an unmeasured FID", ["~callbacks.fid"], ConfigError, ["callbacks.model_checkpoint.monitor=val/fid_digits", "monitor=null", "callbacks=[model_checkpoint,fid]"]),
     ("optimizer betas", ["model.optimizer_d.betas=[2.0,0.9]"], ConfigError, ["model.optimizer_d", "Invalid beta parameter"]),
 ]  # fmt: skip
 

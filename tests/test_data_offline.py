@@ -465,10 +465,10 @@ def test_vidgen_data_cli_reports_missing_data_and_unknown_names(tmp_path: Path) 
 
     env = {**os.environ, "VIDGEN_DATA_DIR": str(tmp_path / "empty")}
     cmd = [sys.executable, "-m", "vidgen.cli.data", "mnist", "nope"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 2 and "unknown dataset nope" in proc.stderr
     cmd = [sys.executable, "-m", "vidgen.cli.data", "mnist", "data.download=false", "--out", str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "MNIST: missing" in proc.stderr and "Fix:" in proc.stderr
 

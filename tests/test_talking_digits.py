@@ -217,6 +217,13 @@ def test_tiny_fit_writes_mp4_with_sound_gif_wav_and_the_metrics(fsdd: Path, tmp_
         tested["test/n_av_lenet_frames_fsdd"] == 8
         and "test/av_agreement_lenet_frames_fsdd_shuffled" in tested
     )
+    # beside it, the untrained model's pairs scored the same way (the trivial baseline); what the real
+    # pairs alone decide (their agreement, the shuffled floor, the counts) is not repeated
+    baseline = ("av_agreement_lenet_frames_fsdd", "fid_lenet_frames", "fid_fsdd", "conditional_accuracy_fsdd")
+    for key in baseline:
+        assert 0 <= tested[f"test/{key}_untrained"] < float("inf")
+    assert not any(k.endswith(("_real_untrained", "_shuffled_untrained")) for k in tested)
+    assert not any(k.startswith("test/n_") and k.endswith("_untrained") for k in tested)
     # vidgen-sample of this model: the grid GIF, then one MP4 with sound per pair
     cfg = compose_train(["experiment=talking_digits", *SMALL, *TINY_NETS], tmp_path / "s", fsdd)
     model = build(cfg.model, "model")

@@ -421,6 +421,7 @@ def check_compatibility(cfg: DictConfig) -> None:
             f"provides {_plural(have)}. Fix: pick {wanted.replace('_', '-')} data, data={options}, or a "
             f"model for {_plural(have)}."
         )
+    _check_checkpoint_monitors(cfg.get("callbacks") or {})
     for name, node in (cfg.get("callbacks") or {}).items():
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
@@ -431,4 +432,31 @@ def check_compatibility(cfg: DictConfig) -> None:
                 f"{_named('data', cfg.data)} provides {_plural(have)}. Fix: "
                 f"callbacks={getattr(model_cls, 'default_callbacks', 'default')} "
                 f"(made for {_named('model', cfg.model)}), or remove it with ~callbacks.{name}."
+            )
+
+
+def _check_checkpoint_monitors(callbacks: DictConfig | dict) -> None:
+    """A checkpoint callback that keeps the best ``val/fid_*`` needs a callback that logs it during
+    validation (Lightning would stop at the first validation end with its MisconfigurationException)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from vidgen.callbacks.staged_quality import StagedQualityCallback
+
+    nodes = {n: c for n, c in callbacks.items() if isinstance(c, DictConfig) and "_target_" in c}
+    classes = {n: import_target(c._target_, f"callbacks.{n}") for n, c in nodes.items()}
+    validating = any(
+        isinstance(cls, type) and issubclass(cls, StagedQualityCallback)
+        and "validate" in (nodes[n].get("stages") or inspect.signature(cls).parameters["stages"].default)
+        for n, cls in classes.items()
+    )  # fmt: skip
+    for name, cls in classes.items():
+        monitor = (
+            nodes[name].get("monitor") if isinstance(cls, type) and issubclass(cls, ModelCheckpoint) else None
+        )
+        if monitor and str(monitor).startswith("val/fid_") and not validating:
+            raise ConfigError(
+                f"callbacks.{name}.monitor={monitor}: it keeps the best checkpoint by a FID that only a "
+                "sample-quality callback measuring at validation logs, and this config has none. Fix: "
+                f"callbacks.{name}.monitor=null (keep the latest checkpoint), or measure it: "
+                "callbacks=[model_checkpoint,fid] (or callbacks=default)."
             )

@@ -19,14 +19,14 @@ import lightning as L
 import torch
 
 from vidgen.audio_visual import AudioVisual
-from vidgen.callbacks.sample_quality import CHUNK
+from vidgen.callbacks.staged_quality import StagedQualityCallback
 from vidgen.metrics.audio_visual import AudioVisualQuality
 from vidgen.metrics.feature_spaces import feature_space
 
 log = logging.getLogger(__name__)
 
 
-class AudioVisualQualityCallback(L.Callback):
+class AudioVisualQualityCallback(StagedQualityCallback):
     """Logs ``<split>/<metric>`` of ``AudioVisualQuality`` after the validation and/or test epochs.
 
     Args:
@@ -37,21 +37,19 @@ class AudioVisualQualityCallback(L.Callback):
         seed: seed of the fakes' noise (chunk k uses ``seed + k``) and of the shuffled floor.
         min_extractor_accuracy: the run stops when a classifier reads a smaller share of the real samples
             correctly; null = 0.9 of its accuracy on its own test split; 0 = no check.
+        untrained: at test, the same model before training (``vidgen-eval``): its pairs scored the same
+            way, logged as ``<key>_untrained``.
     """
 
     data_kind = "audio_visual"
 
     def __init__(self, stages: Sequence[str] = ("validate", "test"), metrics: Sequence[str] = ("fid",),
                  every_n_epochs: int = 1, num_fake: int | None = None, seed: int = 4321,
-                 min_extractor_accuracy: float | None = None):  # fmt: skip
-        super().__init__()
-        unknown = set(stages) - {"validate", "test"}
-        if unknown:
-            raise ValueError(f"stages must be among validate, test; got {sorted(unknown)}.")
-        self.stages, self.metrics, self.every_n_epochs = tuple(stages), tuple(metrics), every_n_epochs
-        self.num_fake, self.seed, self.min_extractor_accuracy = num_fake, seed, min_extractor_accuracy
+                 min_extractor_accuracy: float | None = None,
+                 untrained: L.LightningModule | None = None):  # fmt: skip
+        super().__init__(stages, every_n_epochs, num_fake, seed, min_extractor_accuracy, untrained)
+        self.metrics = tuple(metrics)
         self.metric: AudioVisualQuality | None = None
-        self._num_real = 0
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if "audio_visual" not in pl_module.test_metrics or self.metric is not None:
@@ -76,53 +74,18 @@ class AudioVisualQualityCallback(L.Callback):
             return
         self.metric = AudioVisualQuality(frames, sounds, self.metrics, self.seed)
 
-    def _active(self, trainer: L.Trainer, stage: str) -> bool:
-        if self.metric is None or stage not in self.stages:
-            return False
-        if stage == "validate":
-            return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        return True
-
-    def _start(self, pl_module: L.LightningModule) -> None:
-        self.metric.to(pl_module.device).reset()
-        self._num_real = 0
-
     def _real(self, batch: Sequence[torch.Tensor]) -> None:
         self.metric.update(AudioVisual(batch[0], batch[1]), real=True, labels=batch[2])
         self._num_real += len(batch[0])
 
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._active(trainer, "validate"):
-            self._start(pl_module)
-
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
-        if self._active(trainer, "validate"):
-            self._real(batch)
-
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._active(trainer, "test"):
-            self._start(pl_module)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._active(trainer, "test"):
-            self._real(batch)
-
     def _fakes(self, trainer: L.Trainer, pl_module: L.LightningModule, num: int) -> None:
-        for k, start in enumerate(range(0, num, CHUNK)):
-            if k % trainer.world_size != trainer.global_rank:
-                continue
-            count = min(CHUNK, num - start)
+        for count, noise in self._chunks(trainer, num):
             labels = pl_module.sample_labels(count)  # 0..9 in turn: every digit equally often
-            pairs = pl_module.sample(
-                count, generator=torch.Generator().manual_seed(self.seed + k), labels=labels
-            )
-            self.metric.update(pairs, real=False, labels=labels)
+            self.metric.update(pl_module.sample(count, generator=noise, labels=labels), real=False,
+                               labels=labels)  # fmt: skip
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str) -> None:
-        total = trainer.strategy.reduce(torch.tensor(float(self._num_real)), reduce_op="sum")
-        num = self.num_fake or int(total.item())
+        num = self.num_fake or self._total_real(trainer)
         if num < 2:
             return
         self._fakes(trainer, pl_module, num)
@@ -136,6 +99,8 @@ class AudioVisualQualityCallback(L.Callback):
         for key, value in values.items():
             pl_module.log(f"{split}/{key}", float(value), prog_bar=key.startswith("av_agreement") and
                           not key.endswith(("_real", "_shuffled")))  # fmt: skip
+        if split == "test" and self.untrained is not None:
+            self._log_untrained(trainer, pl_module, num)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._active(trainer, "validate"):

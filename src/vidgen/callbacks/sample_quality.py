@@ -25,16 +25,17 @@ from collections.abc import Sequence
 import lightning as L
 import torch
 
+from vidgen.callbacks.staged_quality import CHUNK, StagedQualityCallback
 from vidgen.metrics.feature_spaces import FeatureSpace, feature_space
 from vidgen.metrics.sample_quality import IMAGE_METRICS, VIDEO_METRICS, SampleQuality
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256  # samples per call of pl_module.sample; also the unit of work a DDP rank takes
+__all__ = ["CHUNK", "PAPER_N", "SampleQualityCallback"]
 PAPER_N = 10_000  # the sample size of the FID/IS numbers papers report (MNIST and CIFAR-10 test sets)
 
 
-class SampleQualityCallback(L.Callback):
+class SampleQualityCallback(StagedQualityCallback):
     """Logs ``<split>/<metric>_<space>`` after the validation and/or test epochs.
 
     Args:
@@ -77,29 +78,18 @@ class SampleQualityCallback(L.Callback):
         min_extractor_accuracy: float | None = None,
         untrained: L.LightningModule | None = None,
     ):
-        super().__init__()
-        unknown = set(stages) - {"validate", "test"}
-        if unknown:
-            raise ValueError(f"stages must be among validate, test; got {sorted(unknown)}.")
+        super().__init__(stages, every_n_epochs, num_fake, seed, min_extractor_accuracy, untrained)
         if inception_weights and feature_extractor != "inception":
             log.warning(
                 f"metrics.inception_weights={inception_weights} is ignored: the metrics use the data's own "
                 "feature network unless metrics.feature_extractor=inception"
             )
-        self.stages, self.metrics, self.every_n_epochs = tuple(stages), tuple(metrics), every_n_epochs
+        self.metrics = tuple(metrics)
         self.feature_extractor, self.inception_weights = feature_extractor, inception_weights
-        self.num_fake, self.kid_subset_size, self.pr_k, self.is_splits = (
-            num_fake,
-            kid_subset_size,
-            pr_k,
-            is_splits,
-        )
-        self.real_floor, self.seed = real_floor, seed
-        self.min_extractor_accuracy = min_extractor_accuracy
-        self.untrained = untrained
+        self.kid_subset_size, self.pr_k, self.is_splits = kid_subset_size, pr_k, is_splits
+        self.real_floor = real_floor
         self.space: FeatureSpace | None = None
         self.metric: SampleQuality | None = None
-        self._num_real = 0
         self._empty: torch.Tensor | None = None
 
     # -- set-up: the feature space is made (trained on first use) before any loop starts ----------------
@@ -127,51 +117,18 @@ class SampleQualityCallback(L.Callback):
         metrics = VIDEO_METRICS if video else self.metrics
         self.metric = SampleQuality(self.space, metrics, self.kid_subset_size, self.pr_k, self.is_splits)
 
-    def _active(self, trainer: L.Trainer, stage: str) -> bool:
-        if self.metric is None or stage not in self.stages:
-            return False
-        if stage == "validate":
-            return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        return True
-
-    # -- real samples: the loop's batches --------------------------------------------------------------
-    def _start(self, pl_module: L.LightningModule) -> None:
-        self.metric.to(pl_module.device).reset()
-        self._num_real = 0
-
+    # -- real samples: the loop's batches (the stage hooks are StagedQualityCallback's) ------------------
     def _real(self, batch: tuple[torch.Tensor, ...]) -> None:
         labels = batch[1] if len(batch) > 1 else None
         self.metric.update(batch[0], real=True, labels=labels)
         self._num_real += len(batch[0])
         self._empty = batch[0][:0]
 
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._active(trainer, "validate"):
-            self._start(pl_module)
-
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
-        if self._active(trainer, "validate"):
-            self._real(batch)
-
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._active(trainer, "test"):
-            self._start(pl_module)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._active(trainer, "test"):
-            self._real(batch)
-
     # -- generated samples and the values ----------------------------------------------------------------
     def _fakes(self, trainer: L.Trainer, pl_module: L.LightningModule, num: int) -> None:
         """Chunk k of the ``num`` fakes (seed ``seed + k``) is drawn by rank ``k % world_size``."""
         drew = False
-        for k, start in enumerate(range(0, num, CHUNK)):
-            if k % trainer.world_size != trainer.global_rank:
-                continue
-            noise = torch.Generator().manual_seed(self.seed + k)
-            count = min(CHUNK, num - start)
+        for count, noise in self._chunks(trainer, num):
             # a conditional model's classes, as sample() draws them by default (0..K-1 cycled), given
             # explicitly so the metric can check that the space sees the class that was asked for
             labels = None if pl_module.num_classes is None else pl_module.sample_labels(count)
@@ -180,11 +137,6 @@ class SampleQualityCallback(L.Callback):
             drew = True
         if not drew:
             self.metric.update(self._empty, real=False)
-
-    def _total_real(self, trainer: L.Trainer) -> int:
-        """Real samples seen by all ranks together."""
-        total = torch.tensor(float(self._num_real))
-        return int(trainer.strategy.reduce(total, reduce_op="sum").item())
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._active(trainer, "validate"):
@@ -220,16 +172,6 @@ class SampleQualityCallback(L.Callback):
             pl_module.log(f"test/{key}", float(value))
         if self.untrained is not None:
             self._log_untrained(trainer, pl_module, int(values[f"n_fake_{self.space.name}"]))
-
-    def _log_untrained(self, trainer: L.Trainer, pl_module: L.LightningModule, num: int) -> None:
-        """The untrained model's sample metrics, the same N and seeds as the trained model's."""
-        self.metric.reset_fakes()
-        self.untrained.to(pl_module.device).eval()
-        self._fakes(trainer, self.untrained, num)
-        for key, value in self.metric.compute().items():
-            # the sample metrics only: not the counts, the space's accuracy or the real floor (all unchanged)
-            if not key.startswith(("n_", "feature_extractor_")) and not key.endswith("real_floor"):
-                pl_module.log(f"test/{key}_untrained", float(value))
 
     def _check_accuracy(self, values: dict[str, float], split: str, data_kind: str) -> None:
         """``FeatureSpace.check_accuracy`` on the accuracy measured on this split's real samples."""

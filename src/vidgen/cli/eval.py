@@ -53,14 +53,14 @@ def load_weights(model, checkpoint: dict, ckpt_path: str) -> None:
         ) from e
 
 
-def audio_visual_metrics(metrics: DictConfig):
+def audio_visual_metrics(metrics: DictConfig, untrained=None):
     """The test metrics of a model that declares ``audio_visual`` (clips with sound): agreement of the digit
     seen and heard and each modality's sample quality, with the ``metrics`` node's N, seed and floor."""
     from vidgen.callbacks.audio_visual_quality import AudioVisualQualityCallback
 
     return AudioVisualQualityCallback(
         stages=("test",), metrics=list(metrics.metrics), num_fake=metrics.num_fake, seed=metrics.seed,
-        min_extractor_accuracy=metrics.min_extractor_accuracy,
+        min_extractor_accuracy=metrics.min_extractor_accuracy, untrained=untrained,
     )  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if cfg.get("metrics"):
             callbacks.insert(0, build(cfg.metrics, "metrics", untrained=untrained))
             if "audio_visual" in model.test_metrics:
-                callbacks.insert(1, audio_visual_metrics(cfg.metrics))
+                callbacks.insert(1, audio_visual_metrics(cfg.metrics, untrained))
         trainer = run.build_trainer(callbacks, loggers)
         run.log_config(loggers)
         log.info(f"Evaluating {cfg.ckpt_path} ({cfg.model._target_}); outputs in {run.output_dir}")

@@ -96,6 +96,13 @@ class AudioVisualQuality(Metric):
         self.frames.reset()
         self.sounds.reset()
 
+    def reset_fakes(self) -> None:
+        """Forgets the generated pairs and keeps the real ones (to score the untrained baseline)."""
+        self.fake_seen, self.fake_heard = [], []
+        self._computed = None
+        self.frames.reset_fakes()
+        self.sounds.reset_fakes()
+
     def compute(self) -> dict[str, float]:
         out = {**self.frames.compute(), **self.sounds.compute()}
         key = f"av_agreement_{self.frame_space.name}_{self.audio_space.name}"
