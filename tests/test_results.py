@@ -60,6 +60,15 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_12-00-00", [f"ckpt_path={ckpt}"],
          {"ckpt_path": str(ckpt)}, video_test)  # fmt: skip
 
+    # a conditional generator: its `# metric:` line names the requested-class accuracy, higher is better
+    cond = _run(runs / "2026-01-06_18-00-00", ["experiment=cwavegan_fsdd"], trainer, {})
+    ckpt = cond / "checkpoints" / "last.ckpt"
+    cond_test = {"test/fid_fsdd": 20.0, "test/fid_fsdd_untrained": 50.0, "test/n_fake_fsdd": 300.0,
+                 "test/n_real_fsdd": 300.0, "test/conditional_accuracy_fsdd": 0.4,
+                 "test/conditional_accuracy_fsdd_untrained": 0.1}  # fmt: skip
+    _run(tmp_path / "logs" / "eval" / "runs" / "2026-01-06_18-00-00", [f"ckpt_path={ckpt}"],
+         {"ckpt_path": str(ckpt)}, cond_test)  # fmt: skip
+
     # trained, never evaluated, and its training logged no result: no row, and the reason says so
     _run(runs / "2026-01-07_00-00-00", ["experiment=mocogan_moving_mnist"], trainer, {"train/d_loss": 1.0})
 
@@ -68,7 +77,7 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     )
     text = main([str(tmp_path)]).read_text()
     table, not_run = text.split("## Not run")
-    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + 4
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + 5
     # every other experiment is listed with the reason it has no row
     assert (
         "| dcgan_cifar10 | vidgen-train failed: x |" in not_run
@@ -93,6 +102,13 @@ def test_results_table_has_one_row_per_experiment_with_eval_numbers(tmp_path: Pa
     vgan = _row(text, "vgan_moving_mnist")
     assert (vgan["metric"], vgan["ours"], vgan["N"]) == ("test/fd_c3d_mnist", "300", "256 gen. vs 256 real")
     assert vgan["verdict"] == "smoke test (does not clearly beat untrained)"
+    cwavegan = _row(text, "cwavegan_fsdd")
+    assert (cwavegan["metric"], cwavegan["ours"], cwavegan["baselines"]) == (
+        "test/conditional_accuracy_fsdd",
+        "0.4",
+        "untrained 0.1",
+    )
+    assert cwavegan["N"] == "300 gen. vs 300 real" and cwavegan["verdict"] == "result"
     default = _row(text, "default")
     assert (default["metric"], default["ours"], default["verdict"]) == (
         "val/fid_digits",

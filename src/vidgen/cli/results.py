@@ -9,8 +9,9 @@
   lines), then ``vidgen-eval`` of its ``last.ckpt`` with the overrides of an optional
   ``# CPU budget eval: ...`` line, then rebuilds the table.
 
-Each row gives the metric the paper's line names (``# paper: ... (test/<key>) ...``; else the first of
-``MAIN_METRICS``), its sample count N, the trivial baselines measured the same way in the same run
+Each row gives the metric the paper's line names (``# paper: ... (test/<key>) ...``), else the one a
+``# metric: (test/<key>) why`` line names (a conditional model's requested-class accuracy), else the first of
+``MAIN_METRICS``, its sample count N, the trivial baselines measured the same way in the same run
 (generators: the untrained model, ``<key>_untrained``; frame predictors: ``<key>_copy_last`` and
 ``<key>_context_mean``; every sample metric: the real-data floor), the budget (steps and wall time from
 the run's ``run.json``), the commit, and the paper's number and protocol. A run that does not beat its
@@ -84,9 +85,16 @@ def _paper(text: str) -> str:
     return match.group(1).strip() if match else "—"
 
 
-def _main_metric(metrics: dict, paper: str) -> tuple[str, float] | None:
-    """The metric the paper line names when the run logged it, else the first of ``MAIN_METRICS``."""
-    for key in re.findall(r"\((test/[a-z0-9_]+)", paper):
+def _named_metric(text: str) -> str:
+    """The ``# metric: (test/<key>) ...`` line of an experiment file, or ''."""
+    match = re.search(r"^# metric: (.+)$", text, flags=re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def _main_metric(metrics: dict, paper: str, named: str = "") -> tuple[str, float] | None:
+    """The metric the paper line names when the run logged it, else the one the ``# metric:`` line names,
+    else the first of ``MAIN_METRICS``."""
+    for key in re.findall(r"\((test/[a-z0-9_]+)", f"{paper} {named}"):
         if metrics.get(key) is not None:
             return key, metrics[key]
     for prefix in MAIN_METRICS:
@@ -172,8 +180,9 @@ def collect(log_dir: Path, conf: Traversable) -> list[dict]:
         if evaluated is not None:
             metrics = {**metrics, **_read_json(evaluated / "metrics.json")}
         experiment = _experiment(run)
-        paper = _paper(_experiment_text(conf, experiment))
-        main = _main_metric(metrics, paper)
+        text = _experiment_text(conf, experiment)
+        paper = _paper(text)
+        main = _main_metric(metrics, paper, _named_metric(text))
         if main is None:
             # trained but not evaluated (or nothing it logs is a result): no row; an earlier run of the
             # experiment that has one keeps its row, with its own commit
