@@ -35,10 +35,14 @@ from hand_loop import hand_step
 
 # fp32 lanes per vector register, widest first, by the cpuinfo flag that provides them
 SIMD_LANES = (("avx512f", 16), ("avx", 8), ("sse", 4), ("asimd", 4))
-# FMA units per core: 2 on Intel Xeon Scalable (Skylake-SP and later, AVX-512) and AMD Zen 1-4 (as
-# 2 x 256-bit pipes, which Zen 4 also uses for AVX-512), 1 on some client parts: 2 is the upper bound of
-# x86 server cores, so the peak is not understated.
+# FMA units per core: 2 on Intel Xeon Scalable (Skylake-SP and later, AVX-512) and AMD Zen 1-4, 1 on some
+# client parts: 2 is the upper bound of x86 server cores, so the peak is not understated.
 FMA_UNITS = 2
+# fp32 lanes an FMA unit computes per cycle where the datapath is narrower than the widest register: AMD
+# Zen 2-4 (cpu family 23 from model 0x30, and 25) have 256-bit FMA pipes and run an AVX-512 instruction
+# as two halves (AMD's Zen 4 optimization guide), so 8 lanes per unit, not the register's 16. Zen 1's
+# 128-bit pipes are not told apart (its peak is overstated, the safe side for MFU <= 1).
+DATAPATH_LANES = {("AuthenticAMD", "23"): 8, ("AuthenticAMD", "25"): 8}
 
 
 # Eight dependent 1-cycle integer adds per iteration (the loop's own increment, compare and branch run
@@ -94,6 +98,8 @@ def theoretical_peak(cpuinfo: str | None = None, cpus: set[int] | None = None) -
     cores = len({(b.get("physical id", "0"), b.get("core id", b["processor"])) for b in ours})
     flags = set(ours[0].get("flags", ours[0].get("Features", "")).split())
     lanes = next((n for flag, n in SIMD_LANES if flag in flags), 1)
+    datapath = DATAPATH_LANES.get((ours[0].get("vendor_id", ""), ours[0].get("cpu family", "")))
+    lanes = min(lanes, datapath) if datapath else lanes
     fma = 2 if ("fma" in flags or "asimd" in flags) else 1
     mhz = max(float(b.get("cpu MHz", 0) or 0) for b in ours)
     source = "cpu MHz in /proc/cpuinfo (nominal in a VM)"

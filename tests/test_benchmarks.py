@@ -118,6 +118,8 @@ def test_quality_parity_trains_both_sides_and_scores_them_alike(tmp_path, data_d
 
 
 CPUINFO = """processor\t: {n}
+vendor_id\t: {vendor}
+cpu family\t: {family}
 physical id\t: 0
 core id\t: {core}
 cpu MHz\t\t: 2000.000
@@ -127,16 +129,20 @@ flags\t\t: fpu sse avx avx2 fma {extra}
 
 
 @pytest.mark.parametrize(
-    ("cores", "extra", "expected"),
+    ("cores", "extra", "cpu", "expected"),
     [
         # two hyper-threads of one AVX-512 core: 1 core x 2 GHz x 16 lanes x 2 (FMA) x 2 units
-        ([0, 0], "avx512f", 1 * 2e9 * 16 * 2 * 2),
+        ([0, 0], "avx512f", ("GenuineIntel", 6), 1 * 2e9 * 16 * 2 * 2),
         # four AVX2 cores: 4 x 2 GHz x 8 x 2 x 2
-        ([0, 1, 2, 3], "", 4 * 2e9 * 8 * 2 * 2),
+        ([0, 1, 2, 3], "", ("GenuineIntel", 6), 4 * 2e9 * 8 * 2 * 2),
+        # AMD Zen 4 (family 25) has AVX-512 registers on 256-bit FMA pipes: 8 lanes per unit
+        ([0, 1], "avx512f", ("AuthenticAMD", 25), 2 * 2e9 * 8 * 2 * 2),
     ],
 )
-def test_theoretical_peak_counts_physical_cores_clock_and_vector_width(cores, extra, expected) -> None:
-    text = "".join(CPUINFO.format(n=n, core=c, extra=extra) for n, c in enumerate(cores))
+def test_theoretical_peak_counts_physical_cores_clock_and_vector_width(cores, extra, cpu, expected) -> None:
+    vendor, family = cpu
+    text = "".join(CPUINFO.format(n=n, core=c, extra=extra, vendor=vendor, family=family)
+                   for n, c in enumerate(cores))  # fmt: skip
     peak = mfu.theoretical_peak(text, cpus=set(range(len(cores))))
     assert peak["flops_per_s"] == pytest.approx(expected) and peak["cores"] == len(set(cores))
 

@@ -392,6 +392,31 @@ def test_image_folder_flat_and_train_test_layouts(tmp_path: Path, data_dir: Path
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 27, "val": 3, "test": 12}
 
 
+def test_image_folder_loader_reads_png_jpeg_and_pillow_only_formats_alike(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from vidgen.data.image_folder import FitSize, load_image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    for ext in ("png", "bmp", "jpg"):  # bmp: not a torchvision.io format, read by Pillow
+        Image.fromarray(rgb).save(tmp_path / f"x.{ext}")
+    expected = torch.from_numpy(rgb).permute(2, 0, 1)
+    for ext in ("png", "bmp"):  # lossless: the pixels exactly, in (C, H, W) uint8
+        assert torch.equal(load_image(str(tmp_path / f"x.{ext}"), channels=3), expected)
+    # a JPEG: as Pillow decodes the same file, up to the two libjpeg builds' rounding
+    jpeg = load_image(str(tmp_path / "x.jpg"), channels=3)
+    pil = torch.from_numpy(np.asarray(Image.open(tmp_path / "x.jpg").convert("RGB"))).permute(2, 0, 1)
+    assert jpeg.shape == (3, 12, 20) and (jpeg.int() - pil.int()).abs().float().mean() < 2
+    # one channel: Pillow's luma (ITU-R 601-2) within rounding, for both readers
+    luma = torch.from_numpy(np.asarray(Image.fromarray(rgb).convert("L")))[None]
+    for ext in ("png", "bmp"):
+        assert (load_image(str(tmp_path / f"x.{ext}"), channels=1).int() - luma.int()).abs().max() <= 1
+    fit = FitSize(8)
+    assert fit(expected).shape == (3, 8, 8)
+    square = expected[:, :8, :8]
+    assert fit(square) is square  # already the size: untouched
+
+
 def test_image_folder_empty_is_a_data_error(tmp_path: Path, data_dir: Path) -> None:
     (tmp_path / "nothing").mkdir()
     for root in (tmp_path / "nothing", tmp_path / "absent"):
