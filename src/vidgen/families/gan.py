@@ -154,10 +154,16 @@ class GANModule(GenerativeModule):
         x = channels_last_images(x) if self.channels_last else x
         return self.discriminator(x) if self.num_classes is None else self.discriminator(x, y)
 
-    def discriminate_and_classify(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D's real/fake logits and its class head's logits, in one pass (``aux_class_weight`` > 0)."""
+    def logits_and_class_loss(self, x: Any, y: torch.Tensor, key: str) -> tuple[torch.Tensor, Any]:
+        """D's real/fake logits of ``x`` and, with the auxiliary classifier, the cross-entropy of its class
+        head against ``y`` from the same pass (logged as ``key``); 0 without it."""
+        if not self.aux_class_weight:
+            return self.discriminate(x, y), 0.0
         x = channels_last_images(x) if self.channels_last else x
-        return self.discriminator.forward_with_class_logits(x, y)
+        logits, classes = self.discriminator.forward_with_class_logits(x, y)
+        class_loss = F.cross_entropy(classes, y)
+        self.log(key, class_loss, on_epoch=True)
+        return logits, class_loss
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.generate(z, y)
@@ -183,12 +189,7 @@ class GANModule(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         fake = self.generate(torch.randn(len(batch[0]), self.latent_dim, device=self.device), y)
 
-        if self.aux_class_weight:
-            real_logits, real_classes = self.discriminate_and_classify(real, y)
-            d_class_loss = F.cross_entropy(real_classes, y)
-            self.log("train/d_class_loss", d_class_loss, on_epoch=True)
-        else:
-            real_logits, d_class_loss = self.discriminate(real, y), 0.0
+        real_logits, d_class_loss = self.logits_and_class_loss(real, y, "train/d_class_loss")
         d_loss = self.loss.discriminator_loss(real_logits, self.discriminate(fake.detach(), y))
         penalty = self.penalty(real, fake, y)
         opt_d.zero_grad(set_to_none=True)
@@ -200,12 +201,7 @@ class GANModule(GenerativeModule):
 
         # Every batch trains D; every n_critic-th also trains G, so each critic step sees fresh real data.
         if (batch_idx + 1) % self.n_critic == 0:
-            if self.aux_class_weight:
-                fake_logits, fake_classes = self.discriminate_and_classify(fake, y)
-                g_class_loss = F.cross_entropy(fake_classes, y)
-                self.log("train/g_class_loss", g_class_loss, on_epoch=True)
-            else:
-                fake_logits, g_class_loss = self.discriminate(fake, y), 0.0
+            fake_logits, g_class_loss = self.logits_and_class_loss(fake, y, "train/g_class_loss")
             g_loss = self.loss.generator_loss(fake_logits)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss + self.aux_class_weight * g_class_loss)
