@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from common import StepClock, intervals
 from hand_loop import gan_step
-from vidgen.callbacks.sample_quality import CHUNK
+from vidgen.callbacks.staged_quality import CHUNK
 from vidgen.config import compose_config
 from vidgen.families.memory_format import to_channels_last
 from vidgen.metrics.feature_spaces import FeatureSpace, feature_space

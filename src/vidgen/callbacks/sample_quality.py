@@ -2,11 +2,11 @@
 
 One callback, one metric (``vidgen.metrics.sample_quality.SampleQuality``) for both: the real samples
 are the batches of the loop (validation or test split; each DDP rank sees its shard, the metric gathers
-them), the generated ones come from ``pl_module.sample`` in chunks of ``CHUNK`` drawn with their own
-seeded noise (chunk k with ``seed + k``), spread over the ranks, so the set of fakes is the same on one
-process or many. Models whose ``test_metrics`` do not include ``sample_quality`` (frame predictors) are
-left alone. Clips are measured in the C3D space (``fd_c3d``, ``fid_frames``), images in the data's
-classifier space or Inception-v3 (``vidgen.metrics.feature_spaces``).
+them), the generated ones come from ``pl_module.sample`` in chunks of ``staged_quality.CHUNK`` drawn
+with their own seeded noise (chunk k with ``seed + k``), spread over the ranks, so the set of fakes is the
+same on one process or many. Models whose ``test_metrics`` do not include ``sample_quality`` (frame
+predictors) are left alone. Clips are measured in the C3D space (``fd_c3d``, ``fid_frames``), images in
+the data's classifier space or Inception-v3 (``vidgen.metrics.feature_spaces``).
 
 A conditional model's fakes are drawn for classes 0..K-1 in turn and scored by the same space's reading of
 them (``<split>/conditional_accuracy_<space>``: the requested class seen; chance is 1/K).
@@ -25,13 +25,12 @@ from collections.abc import Sequence
 import lightning as L
 import torch
 
-from vidgen.callbacks.staged_quality import CHUNK, StagedQualityCallback
+from vidgen.callbacks.staged_quality import StagedQualityCallback
 from vidgen.metrics.feature_spaces import FeatureSpace, feature_space
 from vidgen.metrics.sample_quality import IMAGE_METRICS, VIDEO_METRICS, SampleQuality
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHUNK", "PAPER_N", "SampleQualityCallback"]
 PAPER_N = 10_000  # the sample size of the FID/IS numbers papers report (MNIST and CIFAR-10 test sets)
 
 
